@@ -1,0 +1,1 @@
+"""Classical components: TF-IDF + SVM text classification, rule-based and CRF NER."""

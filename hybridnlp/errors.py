@@ -1,0 +1,48 @@
+"""Numbered, actionable error messages (in the manner of ``spacy.errors``).
+
+Each message says what went wrong and what to do next. Raise them as
+``raise ValueError(Errors.E001.format(...))`` so the code appears in the text.
+"""
+
+
+class _Codes(type):
+    def __getattribute__(cls, code):
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):
+            return msg
+        return f"[{code}] {msg}"
+
+
+class Errors(metaclass=_Codes):
+    # Corpora and readers
+    E001 = ("Corpus '{name}' not found. Pass a directory or file path, or the name of a "
+            "corpus under $HYBRIDNLP_DATA (currently {data_dir}). Known names there: {known}.")
+    E002 = ("{path}:{line}: {problem}")
+    E003 = ("Cannot tell the task of '{path}': expected {{train,dev,test}}.conll (NER), "
+            ".jsonl (text classification) or .spacy (DocBin) files.")
+    E004 = ("Corpus '{path}' has no '{split}' split. Available splits: {available}.")
+    E005 = ("Unknown corpus file format '{suffix}' for '{path}'. Use .conll/.iob/.bio "
+            "(token<TAB>tag), .jsonl ({{\"text\", \"label\"}}) or .spacy (DocBin).")
+    E006 = ("Cannot read a DocBin from '{path}': {problem}. Is it a file written by "
+            "spacy.tokens.DocBin.to_disk?")
+
+    # Components
+    E100 = ("Component '{name}' is not initialized: it has no fitted model. Call "
+            "nlp.initialize(get_examples) or train a pipeline with 'hybridnlp train' first.")
+    E101 = ("Component '{name}' found no training examples with {what}. Check that the "
+            "training corpus has annotations for this task (cats for text classification, "
+            "entities for NER).")
+    E102 = ("Component '{name}': the model directory '{path}' is missing or incomplete "
+            "(expected file '{file}'). Re-save the pipeline with nlp.to_disk.")
+    E103 = ("Component '{name}': the model data in '{path}' is corrupt or was written by an "
+            "incompatible version: {problem}. Retrain the component or re-save the pipeline.")
+    E104 = ("Component '{name}': unknown setting {key}={value!r}. {hint}")
+    E105 = ("Component '{name}': invalid pattern in '{path}' line {line}: {problem}")
+    E106 = ("Component '{name}' expects exclusive classes but example {index} has "
+            "{n_pos} positive labels. Use multi_label = true for multi-label data.")
+
+    # CLI
+    E200 = ("Unknown profile '{name}'. Use one of {known} or a path to a spaCy config file.")
+    E201 = ("The profile '{profile}' has no config for the task '{task}'.")
+    E202 = ("'{path}' is not a trained pipeline directory (no config.cfg/meta.json). Train "
+            "one with 'hybridnlp train PROFILE --corpus NAME --output DIR'.")
