@@ -1,0 +1,38 @@
+# The two commands a newcomer runs: `make bench` (the main job) and `make test`.
+# Both build the virtual environment on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HYBRIDNLP_DATA ?= $(abspath ../shared/corpora)
+export HYBRIDNLP_DATA
+# Two cores: one thread per numeric library keeps parallel work from oversubscribing them.
+export OMP_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE ?= 1
+
+STAMP := $(VENV)/.installed
+
+.PHONY: install test bench bench-full clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[transformers,bench,dev]"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/embedded.py
+
+bench-full: install
+	$(BIN)/python benchmarks/full.py
+
+clean:
+	rm -rf $(VENV) bench-out *.egg-info

@@ -1,0 +1,88 @@
+"""Train a pipeline from a profile or config on a corpus, and save it for ``spacy.load``.
+
+Classical components are fitted in ``nlp.initialize``; when the pipeline has components
+trained by gradient steps (transformer heads), spaCy's own training loop runs after that,
+selecting the best checkpoint on the dev split. Either way the output directory is a plain
+spaCy pipeline that loads in a process that never imported hybridnlp.
+"""
+
+import io
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+from spacy import util
+from spacy.language import Language
+
+from .corpora import CorpusInfo, resolve_corpus
+from .profiles import resolve_profile
+
+
+def load_training_config(
+    profile: Union[str, Path], corpus: CorpusInfo, overrides: Optional[Dict[str, Any]] = None
+):
+    """The profile's config for the corpus's task, with the corpus's train/dev paths set."""
+    config_path = resolve_profile(profile, corpus.task)
+    paths = {"paths.train": str(corpus.files["train"])}
+    paths["paths.dev"] = str(corpus.files.get("dev", corpus.files["train"]))
+    paths.update(overrides or {})
+    return util.load_config(config_path, overrides=paths, interpolate=False)
+
+
+def has_gradient_components(nlp: Language) -> bool:
+    """Whether any pipe is updated by gradient steps (and so needs the training loop)."""
+    return any(
+        getattr(proc, "is_trainable", False) and getattr(proc, "model", None) not in (None, True, False)
+        for _, proc in nlp.pipeline
+    )
+
+
+def train(
+    profile: Union[str, Path],
+    corpus: Union[str, Path, CorpusInfo],
+    output: Union[str, Path],
+    *,
+    overrides: Optional[Dict[str, Any]] = None,
+    gpu_id: int = -1,
+    quiet: bool = False,
+) -> Language:
+    """Train ``profile`` on ``corpus`` (train split; dev for selection) and save to ``output``.
+
+    Returns the trained pipeline. Training time and provenance go into ``meta.json`` under
+    ``"hybridnlp"``.
+    """
+    from spacy.training.initialize import init_nlp
+    from spacy.training.loop import train as train_loop
+
+    info = corpus if isinstance(corpus, CorpusInfo) else resolve_corpus(corpus)
+    config = load_training_config(profile, info, overrides)
+    if gpu_id >= 0:
+        from thinc.api import require_gpu
+
+        require_gpu(gpu_id)
+    start = time.perf_counter()
+    nlp = init_nlp(config, use_gpu=gpu_id)
+    output = Path(output)
+    if has_gradient_components(nlp):
+        with tempfile.TemporaryDirectory(prefix="hybridnlp-train-") as tmp:
+            sink = io.StringIO() if quiet else sys.stdout
+            nlp, _ = train_loop(nlp, Path(tmp), use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
+            best_dir = Path(tmp) / "model-best"
+            if best_dir.exists():
+                nlp = util.load_model(best_dir)
+    train_seconds = time.perf_counter() - start
+    nlp.meta.setdefault("hybridnlp", {}).update(
+        {
+            "profile": str(profile),
+            "corpus": info.name,
+            "task": info.task,
+            "train_seconds": round(train_seconds, 3),
+        }
+    )
+    if output.exists():
+        shutil.rmtree(output)
+    nlp.to_disk(output)
+    return nlp
