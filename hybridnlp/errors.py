@@ -25,6 +25,15 @@ class Errors(metaclass=_Codes):
             "(token<TAB>tag), .jsonl ({{\"text\", \"label\"}}) or .spacy (DocBin).")
     E006 = ("Cannot read a DocBin from '{path}': {problem}. Is it a file written by "
             "spacy.tokens.DocBin.to_disk?")
+    E010 = ("Corpus '{path}' is ambiguous: {problem}. Keep one file per split "
+            "({{train,dev,test}}.conll, .jsonl or .spacy) and one task per corpus.")
+    E011 = ("Unknown tag scheme '{scheme}'. Use one of {known}, or leave it unset to detect "
+            "the scheme from the file.")
+    E012 = ("'{path}' is a corpus directory with splits {splits}: give the reader one split "
+            "file, e.g. --paths.train DIR/train.conll --paths.dev DIR/dev.conll.")
+    E013 = ("Cannot write {what} {index} to '{path}': {problem}.")
+    E014 = ("Corpus file '{path}' does not exist. Check the path (or --paths.train / "
+            "--paths.dev on the command line).")
 
     # Components
     E100 = ("Component '{name}' is not initialized: it has no fitted model. Call "
