@@ -55,3 +55,10 @@ class Errors(metaclass=_Codes):
     E201 = ("The profile '{profile}' has no config for the task '{task}'.")
     E202 = ("'{path}' is not a trained pipeline directory (no config.cfg/meta.json). Train "
             "one with 'hybridnlp train PROFILE --corpus NAME --output DIR'.")
+
+    # rule_ner (E340-E379)
+    E340 = ("Component '{name}': pattern file '{path}' not found. Give the path of a .jsonl "
+            "pattern file or a .txt phrase list (in the config 'patterns' or in initialize).")
+    E341 = ("Component '{name}': cannot read pattern file '{path}' with suffix '{suffix}'. Use "
+            ".jsonl (one {{\"label\", \"pattern\" | \"regex\"}} object per line) or .txt (one "
+            "phrase per line; label from the file stem or a '# label: LABEL' line).")
