@@ -369,6 +369,9 @@ class RuleNER(Pipe):
         return tuple(sorted({rule.label for rule in self._rules}))
 
     def _rebuild(self) -> None:
+        # A canonical order (fixed rules, then gazetteer) keeps tie-breaking by rule order
+        # identical after a save/load, which stores the two groups in separate files.
+        self._rules = [r for r in self._rules if r.kind != "gazetteer"] + [r for r in self._rules if r.kind == "gazetteer"]
         self._index = _RuleIndex(self.vocab, self._rules, self.cfg["phrase_matcher_attr"], self.cfg["alignment_mode"])
 
     # ---- adding rules --------------------------------------------------------------
