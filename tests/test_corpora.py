@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import spacy
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import DocBin, Span
 from spacy.util import load_config_from_str, registry
 
 from hybridnlp.corpora import (CorpusError, CorpusInfo, create_corpus_reader, detect_scheme,
@@ -92,7 +92,8 @@ def test_conll_whitespace_columns_docstart_and_crlf(tmp_path, nlp):
 
 
 def test_conll_types_with_hyphens_and_bom(tmp_path, nlp):
-    path = write(tmp_path / "w.conll", "\ufeffThe\tO\nMona\tB-creative-work\nLisa\tI-creative-work\n")
+    path = write(tmp_path / "w.conll",
+                 "\ufeffThe\tO\nMona\tB-creative-work\nLisa\tI-creative-work\n")
     assert ents_of(read_examples(path, nlp)) == [[(1, 3, "creative-work")]]
 
 
