@@ -84,5 +84,6 @@ def train(
     )
     if output.exists():
         shutil.rmtree(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output)
     return nlp
