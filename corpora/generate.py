@@ -604,13 +604,15 @@ INTENT_WEIGHTS = {
 MISSPELLINGS = {
     "receive": ["recieve", "receve"], "received": ["recieved", "recived"],
     "address": ["adress", "addres", "adresss"], "password": ["pasword", "passwrod", "passwd"],
-    "cancel": ["cancell", "cansel", "cancle"], "subscription": ["subscribtion", "subcription", "sub"],
+    "cancel": ["cancell", "cansel", "cancle"],
+    "subscription": ["subscribtion", "subcription", "sub"],
     "refund": ["refnd", "refunds", "reFund"], "delivery": ["delivary", "delievery"],
     "account": ["acount", "accont", "acc"], "membership": ["membershp", "memebership"],
     "please": ["pls", "plz", "pleas"], "declined": ["declind", "decline"],
     "because": ["cuz", "bc"], "you": ["u"], "your": ["ur", "you're"], "order": ["oder", "ordr"],
     "package": ["pakage", "packge"], "parcel": ["parcle", "parcell"],
-    "stolen": ["stollen", "stole"], "arrived": ["arived", "arrvied"], "charged": ["charge", "chargd"],
+    "stolen": ["stollen", "stole"], "arrived": ["arived", "arrvied"],
+    "charged": ["charge", "chargd"],
     "payment": ["paymnet", "pyment"], "tracking": ["traking", "trackin"], "what": ["wat", "wht"],
     "anything": ["anythin"], "again": ["agian"], "twice": ["twise"], "return": ["retrun", "retun"],
 }
@@ -755,7 +757,9 @@ def generate_textcat():
                     other = rng.choice([lab for lab in labels if lab != label
                                         and label not in ASIDE_CONFLICTS.get(lab, [])])
                     aside = rng.choice(ASIDES[other])
-                    text = aside + " " + (text[:1].upper() + text[1:] if rng.random() < 0.6 else text)
+                    if rng.random() < 0.6:
+                        text = text[:1].upper() + text[1:]
+                    text = aside + " " + text
                     text_is_plain = False
                 text = _noisy(text, rng, typo_rate=0.035 if split == "train" else 0.05)
                 text = _style(text, rng, short)
@@ -1067,7 +1071,8 @@ class _NerSampler:
             return self.rng.choice(ORG_TOWN_PREFIXES) + [self.name("town")]
         if r < 0.9:
             return [self.name("town")] + self.rng.choice(ORG_TOWN_SUFFIXES)
-        letters = "".join(self.rng.choice("ABCDEFGHKLMNPRSTVW") for _ in range(self.rng.choice([2, 3, 3, 4])))
+        length = self.rng.choice([2, 3, 3, 4])
+        letters = "".join(self.rng.choice("ABCDEFGHKLMNPRSTVW") for _ in range(length))
         return [letters]
 
     def team(self):
@@ -1151,7 +1156,8 @@ class _NerSampler:
         if slot in ("DATE", "PDATE", "RDATE", "XDATE"):
             return self.date(slot), "DATE"
         if slot == "NUM":
-            return [str(self.rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 12, 40, 85, 120, 300, 1500]))], None
+            numbers = [0, 1, 2, 3, 4, 5, 6, 7, 12, 40, 85, 120, 300, 1500]
+            return [str(self.rng.choice(numbers))], None
         if slot == "AGE":
             return [str(self.rng.randrange(19, 91))], None
         raise ValueError("unknown slot %r" % slot)
@@ -1315,7 +1321,8 @@ def stats(files):
         if path.endswith(".jsonl"):
             rows = [json.loads(line) for line in content.splitlines()]
             counts = Counter(r["label"] for r in rows)
-            lines.append("%s: %d examples, %d bytes" % (path, len(rows), len(content.encode("utf8"))))
+            lines.append("%s: %d examples, %d bytes"
+                         % (path, len(rows), len(content.encode("utf8"))))
         else:
             sents = [s for s in content.split("\n\n") if s.strip()]
             tags = [line.split("\t")[1] for s in sents for line in s.splitlines()]
