@@ -94,3 +94,5 @@ class Errors(metaclass=_Codes):
             "{problem}. Retrain the pipeline or re-save it with nlp.to_disk.")
     E506 = ("Component '{name}': entity label '{label}' cannot be used in a BIO tag set (labels "
             "must be non-empty strings). Fix the label in the training data or in 'labels'.")
+    E507 = ("Component '{name}' is already initialized; cannot add label '{label}'. Pass all "
+            "labels to initialize (or add them before it), then train again.")

@@ -1,0 +1,117 @@
+"""Registered model constructors for the transformer components (thin; the maths lives in
+spacy-transformers, thinc and ``encoder.py``).
+
+Everything imported at module level is cheap: this module is a ``spacy_architectures`` entry
+point, and spaCy may import it on any ``spacy.load``. torch, transformers and
+spacy-transformers are imported inside the constructors.
+"""
+
+from typing import Callable, List, Optional, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model, Softmax, chain, concatenate, with_array
+from thinc.types import Floats2d, Ragged
+
+
+@registry.architectures("hybridnlp.TransformerModel.v1")
+def create_transformer_model(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+) -> Model:
+    """A pretrained transformer for spacy-transformers' ``transformer`` pipe, loaded offline.
+
+    Same arguments as ``spacy-transformers.TransformerModel.v3``. ``name`` is a known
+    symbolic name (``"all-MiniLM-L6-v2"``) or a local Hugging Face model directory, resolved
+    when the pipeline is initialized; a saved pipeline carries its weights (as safetensors)
+    and does not need the directory. ``mixed_precision`` is used only when a GPU is active.
+    """
+    from .encoder import LocalTransformerModel
+
+    return LocalTransformerModel(
+        name,
+        get_spans,
+        tokenizer_config=tokenizer_config,
+        transformer_config=transformer_config,
+        mixed_precision=mixed_precision,
+        grad_scaler_config=grad_scaler_config,
+    )
+
+
+@registry.architectures("hybridnlp.TransformerListener.v1")
+def create_transformer_listener(
+    pooling: Model[Ragged, Floats2d], grad_factor: float = 1.0, upstream: str = "*"
+) -> Model[List[Doc], List[Floats2d]]:
+    """``spacy-transformers.TransformerListener.v1`` whose output for an empty doc has the
+    transformer's width.
+
+    Upstream returns ``(0, 0)`` arrays for empty docs, which breaks any layer that joins the
+    docs of a batch (concatenation, ``list2ragged``) when empty and non-empty docs meet in
+    one batch; ``(0, width)`` arrays join cleanly and carry no gradient.
+    """
+    from spacy_transformers.architectures import transformer_listener_tok2vec_v1
+
+    listener_chain = transformer_listener_tok2vec_v1(pooling, grad_factor, upstream)
+    listener = listener_chain.get_ref("listener")
+    return Model(
+        "empty_doc_width",
+        _empty_doc_width_forward,
+        init=_empty_doc_width_init,
+        layers=[listener_chain],
+        refs={"listener": listener},
+        dims={"nO": None},
+    )
+
+
+def _empty_doc_width_init(model: Model, X=None, Y=None) -> None:
+    model.layers[0].initialize(X=X)
+    width = model.get_ref("listener").maybe_get_dim("nO")
+    if width is not None:
+        model.set_dim("nO", width, force=True)
+
+
+def _empty_doc_width_forward(
+    model: Model, docs: List[Doc], is_train: bool
+) -> Tuple[List[Floats2d], Callable]:
+    Xs, backprop_listener = model.layers[0](docs, is_train)
+    width = next((X.shape[1] for X in Xs if X.shape[0]), None)
+    if width is None:
+        width = model.get_ref("listener").maybe_get_dim("nO") or 0
+    shapes = [X.shape for X in Xs]
+    Ys = [X if X.shape[0] else model.ops.alloc2f(0, width) for X in Xs]
+
+    def backprop(dYs: List[Floats2d]):
+        return backprop_listener(
+            [dY if shape[0] else model.ops.alloc2f(*shape) for dY, shape in zip(dYs, shapes)]
+        )
+
+    return Ys, backprop
+
+
+@registry.architectures("hybridnlp.TokenClassifier.v1")
+def build_token_classifier(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    casing: Optional[Model[List[Doc], List[Floats2d]]] = None,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """Per-token softmax over BIO tags on transformer vectors, optionally with casing features.
+
+    tok2vec: the token vectors, usually ``hybridnlp.TransformerListener.v1``.
+    casing: a small embedding of word-shape attributes (e.g. ``spacy.Tok2Vec.v2`` over
+        ``MultiHashEmbed`` of SHAPE, IS_TITLE, IS_UPPER), concatenated to the transformer
+        vectors. An uncased model cannot see capitalisation; these features give it back.
+    nO: the number of tags (set by the component from its labels).
+    Returns a model from docs to one ``(n_tokens, n_tags)`` probability array per doc.
+    """
+    features = concatenate(tok2vec, casing) if casing is not None else tok2vec
+    output_layer = Softmax(nO=nO)
+    model = chain(features, with_array(output_layer))
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", output_layer)
+    if casing is not None:
+        model.set_ref("casing", casing)
+    return model

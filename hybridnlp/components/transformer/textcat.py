@@ -1,0 +1,222 @@
+"""Text classification head on the shared transformer: ``trf_textcat`` and
+``trf_textcat_multilabel``.
+
+Both are spaCy's own text categorizers (``textcat`` / ``textcat_multilabel``: training by
+``nlp.update``, label inference in ``initialize``, thinc serialization, the textcat scorers)
+with three differences:
+
+* the default model mean-pools the transformer's token vectors (``spacy.TextCatReduce.v1``
+  over ``hybridnlp.TransformerListener.v1``). MiniLM was trained for mean-pooled sentence
+  embeddings, and a reduce model has no second path to the transformer, so it avoids the
+  listener-order gotcha of TextCatEnsemble when a pipeline shares one transformer;
+* outputs follow hybridnlp's contract: ``doc.cats`` and ``doc._.hybrid_cats[source]``;
+* an empty doc gets the model's answer for a doc without evidence (zero token vectors, i.e.
+  the learned prior), the same whether it is predicted alone or in a batch; spaCy returns
+  zeros for a batch of empty docs only, which are not probabilities.
+
+A component predicting before it is initialized raises E100; one whose transformer is missing
+from the pipeline raises E503 at initialization.
+"""
+
+from typing import Callable, Iterable, List, Optional
+
+from spacy.language import Language
+from spacy.pipeline.textcat import TextCategorizer
+from spacy.pipeline.textcat_multilabel import MultiLabel_TextCategorizer
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+
+from ...errors import Errors
+from ..outputs import write_cats
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy.TextCatReduce.v1"
+exclusive_classes = true
+use_reduce_first = false
+use_reduce_last = false
+use_reduce_max = false
+use_reduce_mean = true
+nO = null
+
+[model.tok2vec]
+@architectures = "hybridnlp.TransformerListener.v1"
+grad_factor = 1.0
+upstream = "*"
+
+[model.tok2vec.pooling]
+@layers = "reduce_mean.v1"
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+DEFAULT_MULTILABEL_MODEL = Config().from_str(
+    DEFAULT_MODEL_CONFIG.replace("exclusive_classes = true", "exclusive_classes = false")
+)["model"]
+
+SCORE_WEIGHTS = {
+    "cats_score": 1.0,
+    "cats_score_desc": None,
+    "cats_micro_p": None,
+    "cats_micro_r": None,
+    "cats_micro_f": None,
+    "cats_macro_p": None,
+    "cats_macro_r": None,
+    "cats_macro_f": None,
+    "cats_macro_auc": None,
+    "cats_f_per_type": None,
+}
+
+
+def listens_to_transformer(model: Model) -> bool:
+    """Whether ``model`` contains a spacy-transformers listener (needs a transformer pipe)."""
+    return any(node.name == "transformer-listener" for node in model.walk())
+
+
+def require_upstream_transformer(component, nlp: Optional[Language]) -> None:
+    """Raise E503 when ``component`` listens to a transformer that the pipeline lacks."""
+    if nlp is None or not listens_to_transformer(component.model):
+        return
+    for _, proc in nlp.pipeline:
+        if component.name in getattr(proc, "listening_components", ()):
+            return
+    raise ValueError(Errors.E503.format(name=component.name))
+
+
+class _HybridCatsMixin:
+    """Prediction and output writing shared by the exclusive and multi-label heads."""
+
+    @property
+    def source(self) -> str:
+        """The key of this component's scores in ``doc._.hybrid_cats``."""
+        return self.cfg.get("source") or self.name
+
+    def _require_initialized(self) -> None:
+        if not self.labels or not self.model.has_dim("nO"):
+            raise ValueError(Errors.E100.format(name=self.name))
+
+    def predict(self, docs: Iterable[Doc]):
+        """Class probabilities, one row per doc and one column per label (``self.labels``)."""
+        docs = list(docs)
+        self._require_initialized()
+        if not docs:
+            return self.model.ops.alloc2f(0, len(self.labels))
+        if not any(len(doc) for doc in docs):
+            # The transformer skips a batch without tokens; a one-token doc without
+            # transformer output has zero token vectors, which is what an empty doc
+            # contributes inside a mixed batch.
+            docs = [Doc(self.vocab, words=[" "], spaces=[False]) for _ in docs]
+        return self.model.ops.asarray(self.model.predict(docs))
+
+    def set_annotations(self, docs: Iterable[Doc], scores) -> None:
+        """Write the probabilities to ``doc.cats`` and ``doc._.hybrid_cats[source]``."""
+        scores = self.model.ops.to_numpy(scores)
+        for i, doc in enumerate(docs):
+            write_cats(doc, self.source, {label: float(scores[i, j]) for j, label in enumerate(self.labels)})
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Iterable[str]] = None,
+        **kwargs,
+    ) -> None:
+        """Infer labels from the examples' ``cats`` (or take ``labels``) and size the model."""
+        require_upstream_transformer(self, nlp)
+        super().initialize(get_examples, nlp=nlp, labels=labels, **kwargs)
+
+
+class TransformerTextCategorizer(_HybridCatsMixin, TextCategorizer):
+    """Exclusive classes (one label per doc, probabilities sum to 1) on the transformer."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "trf_textcat",
+        *,
+        threshold: float = 0.0,
+        scorer: Optional[Callable] = None,
+        source: Optional[str] = None,
+    ) -> None:
+        super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
+        self.cfg["source"] = source
+
+
+class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCategorizer):
+    """Independent labels (each probability in [0, 1]) on the transformer."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "trf_textcat_multilabel",
+        *,
+        threshold: float = 0.5,
+        scorer: Optional[Callable] = None,
+        source: Optional[str] = None,
+    ) -> None:
+        super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
+        self.cfg["source"] = source
+
+
+@Language.factory(
+    "trf_textcat",
+    assigns=["doc.cats", "doc._.hybrid_cats"],
+    default_config={
+        "threshold": 0.0,
+        "model": DEFAULT_MODEL,
+        "scorer": {"@scorers": "spacy.textcat_scorer.v2"},
+        "source": None,
+    },
+    default_score_weights=SCORE_WEIGHTS,
+)
+def make_trf_textcat(
+    nlp: Language,
+    name: str,
+    model: Model,
+    threshold: float,
+    scorer: Optional[Callable],
+    source: Optional[str],
+) -> TransformerTextCategorizer:
+    """Exclusive text classification head on a shared ``transformer`` component.
+
+    model: docs -> (n_docs, n_labels) probabilities; the default mean-pools the transformer's
+        token vectors into a softmax layer.
+    threshold: unused for exclusive classes (kept for spaCy's textcat API).
+    source: key in ``doc._.hybrid_cats``; defaults to the component name.
+    """
+    return TransformerTextCategorizer(
+        nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source
+    )
+
+
+@Language.factory(
+    "trf_textcat_multilabel",
+    assigns=["doc.cats", "doc._.hybrid_cats"],
+    default_config={
+        "threshold": 0.5,
+        "model": DEFAULT_MULTILABEL_MODEL,
+        "scorer": {"@scorers": "spacy.textcat_multilabel_scorer.v2"},
+        "source": None,
+    },
+    default_score_weights=SCORE_WEIGHTS,
+)
+def make_trf_textcat_multilabel(
+    nlp: Language,
+    name: str,
+    model: Model,
+    threshold: float,
+    scorer: Optional[Callable],
+    source: Optional[str],
+) -> MultiLabelTransformerTextCategorizer:
+    """Multi-label text classification head on a shared ``transformer`` component.
+
+    model: docs -> (n_docs, n_labels) independent probabilities (logistic outputs).
+    threshold: probability at which a label counts as predicted when scoring.
+    source: key in ``doc._.hybrid_cats``; defaults to the component name.
+    """
+    return MultiLabelTransformerTextCategorizer(
+        nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source
+    )
