@@ -55,7 +55,8 @@ def trained(nlp):
     return nlp, ner, train
 
 
-def conf(tp, n, a=1.0, b=1.0):
+def conf(tp, n, a=2.0, b=0.5):
+    """The smoothed precision with the default prior."""
     return (tp + a) / (n + a + b)
 
 
@@ -68,10 +69,10 @@ def test_precision_is_measured_exactly(trained):
     apple = rules[("ORG", ("Apple",))]
     # "Apple" is ORG in 3 of its 4 occurrences.
     assert (apple["count"], apple["tp"], apple["n"]) == (3, 3, 4)
-    assert apple["confidence"] == pytest.approx(conf(3, 4)) == pytest.approx(4 / 6)
+    assert apple["confidence"] == pytest.approx(conf(3, 4)) == pytest.approx(5 / 6.5)
     london = rules[("LOC", ("London",))]
-    assert (london["tp"], london["n"]) == (2, 2) and london["confidence"] == pytest.approx(3 / 4)
-    assert rules[("PER", ("Tim", "Cook"))]["confidence"] == pytest.approx(3 / 4)
+    assert (london["tp"], london["n"]) == (2, 2) and london["confidence"] == pytest.approx(4 / 4.5)
+    assert rules[("PER", ("Tim", "Cook"))]["confidence"] == pytest.approx(conf(2, 2))
     assert ner.labels == ("LOC", "ORG", "PER")
 
 
@@ -83,10 +84,10 @@ def test_overfits_training_data(trained):
         assert {(e.start, e.end, e.label_) for e in doc.ents} >= gold
     doc = nlp("Apple and Microsoft opened offices in Paris and Berlin .")
     assert text_spans(doc) == [
-        ("Apple", "ORG", pytest.approx(4 / 6)),
-        ("Microsoft", "ORG", pytest.approx(3 / 4)),
-        ("Paris", "LOC", pytest.approx(2 / 3)),
-        ("Berlin", "LOC", pytest.approx(2 / 3)),
+        ("Apple", "ORG", pytest.approx(conf(3, 4))),
+        ("Microsoft", "ORG", pytest.approx(conf(2, 2))),
+        ("Paris", "LOC", pytest.approx(conf(1, 1))),
+        ("Berlin", "LOC", pytest.approx(conf(1, 1))),
     ]
     # The false "Apple" (the fruit) is still matched: that's what the confidence is for.
     assert [e.text for e in nlp("She ate an Apple .").ents] == ["Apple"]
@@ -99,16 +100,16 @@ def test_predict_is_pure_and_returns_tuples(trained):
     nlp, ner, _ = trained
     doc = nlp.make_doc("Tim Cook lives in Cupertino .")
     spans = ner.predict([doc])
-    assert spans == [[(0, 2, "PER", pytest.approx(0.75)), (4, 5, "LOC", pytest.approx(2 / 3))]]
+    assert spans == [[(0, 2, "PER", pytest.approx(conf(2, 2))), (4, 5, "LOC", pytest.approx(conf(1, 1)))]]
     assert "rule_ner" not in doc.spans and not doc.ents
 
 
 def test_min_count_and_min_precision(nlp):
-    ner = nlp.add_pipe("rule_ner", config={"min_count": 2, "min_precision": 0.7})
+    ner = nlp.add_pipe("rule_ner", config={"min_count": 2, "min_precision": 0.8})
     train = make_examples(nlp, TRAIN)
     nlp.initialize(lambda: train)
     kept = {(r["label"], " ".join(r["pattern"])) for r in ner.rules}
-    # Apple: count 3 but precision 4/6 < 0.7; Paris: count 1 < 2.
+    # Apple: count 3 but precision 5/6.5 < 0.8; Paris: count 1 < 2.
     assert kept == {("PER", "Tim Cook"), ("LOC", "London"), ("ORG", "Microsoft")}
 
 
@@ -156,7 +157,7 @@ def test_pattern_files_of_all_kinds(nlp):
         ("Homer Simpson", "PER"), ("Acme Corp", "ORG"), ("XJ-200", "PRODUCT"),
         ("Springfield", "CITY"), ("Globex Industries", "ORG")]
     # Never measured: every rule has the prior mean as confidence.
-    assert set(doc.spans["rule_ner"].attrs["scores"]) == {0.5}
+    assert set(doc.spans["rule_ner"].attrs["scores"]) == {0.8}
 
 
 def test_patterns_in_initialize_and_measured(nlp):
@@ -165,8 +166,8 @@ def test_patterns_in_initialize_and_measured(nlp):
     ner.initialize(lambda: train, nlp=nlp, patterns=[str(DATA / "patterns.jsonl")])
     globex = next(r for r in ner.rules if r["kind"] == "phrase" and r["pattern"] == "Globex Industries")
     acme = next(r for r in ner.rules if r["kind"] == "pattern")
-    assert (globex["tp"], globex["n"], globex["confidence"]) == (1, 1, pytest.approx(2 / 3))
-    assert (acme["tp"], acme["n"], acme["confidence"]) == (0, 1, pytest.approx(1 / 3))
+    assert (globex["tp"], globex["n"], globex["confidence"]) == (1, 1, pytest.approx(3 / 3.5))
+    assert (acme["tp"], acme["n"], acme["confidence"]) == (0, 1, pytest.approx(2 / 3.5))
     # Pattern dicts are accepted too.
     ner.initialize(lambda: train, nlp=nlp, patterns=[{"label": "DAY", "pattern": "Monday"}])
     day = next(r for r in ner.rules if r["label"] == "DAY")
@@ -190,6 +191,26 @@ def test_add_patterns_survive_initialize(nlp):
     assert len(added) == 1 and (added[0]["tp"], added[0]["n"]) == (2, 2)
 
 
+@spacy.Language.component("test_title_propn")
+def title_propn(doc):
+    """A stand-in tagger: title-case tokens are PROPN, the rest X."""
+    for token in doc:
+        token.pos_ = "PROPN" if token.is_title else "X"
+    return doc
+
+
+def test_token_patterns_needing_annotation_are_measured_after_earlier_pipes(nlp):
+    nlp.add_pipe("test_title_propn")
+    ner = nlp.add_pipe("rule_ner", config={"induce_gazetteer": False})
+    ner.add_patterns([{"label": "ORG", "pattern": [{"POS": "PROPN"}, {"LOWER": "inc"}]}])
+    train = make_examples(nlp, [("Zork Inc said no .", [("Zork Inc", "ORG")]), ("Blorp inc grew .", [])])
+    nlp.initialize(lambda: train)
+    assert (ner.rules[0]["tp"], ner.rules[0]["n"]) == (1, 2)
+    doc = nlp("Quux Inc and Mega inc")
+    assert [s.text for s in doc.spans["rule_ner"]] == ["Quux Inc", "Mega inc"]
+    assert ner.heldout_spans(train) == [[(0, 2, "ORG", pytest.approx(conf(1, 2)))]] * 2
+
+
 # ---- overlap resolution ---------------------------------------------------------------------
 
 
@@ -208,11 +229,9 @@ def test_overlap_prefers_longer_then_confidence(nlp):
         ("Washington spoke again .", [("Washington", "PER")]),
     ])
     nlp2.initialize(lambda: train)
-    # PER: tp 2 of 3 -> 0.6; LOC: tp 1 of 3 -> 0.4 (kept only with min_precision lowered).
-    ner2.cfg["min_precision"] = 0.0
-    ner2.initialize(lambda: train, nlp=nlp2)
-    assert {r["label"]: r["confidence"] for r in ner2.rules} == {"PER": pytest.approx(0.6), "LOC": pytest.approx(0.4)}
-    assert ner2.predict([nlp2.make_doc("Washington")]) == [[(0, 1, "PER", pytest.approx(0.6))]]
+    # PER: right 2 of 3 times, LOC: 1 of 3.
+    assert {r["label"]: r["confidence"] for r in ner2.rules} == {"PER": pytest.approx(conf(2, 3)), "LOC": pytest.approx(conf(1, 3))}
+    assert ner2.predict([nlp2.make_doc("Washington")]) == [[(0, 1, "PER", pytest.approx(conf(2, 3)))]]
 
 
 def test_resolve_is_deterministic_on_ties():
@@ -239,7 +258,7 @@ def test_heldout_spans_exclude_own_fold(nlp):
     train = make_examples(nlp, items)
     nlp.initialize(lambda: train)
     full = ner.predict([eg.predicted for eg in train])
-    assert (0, 1, "ORG", pytest.approx(2 / 3)) in full[0]  # the full model knows Zorblax
+    assert (0, 1, "ORG", pytest.approx(conf(1, 1))) in full[0]  # the full model knows Zorblax
     held = ner.heldout_spans(train, n_folds=4)  # one example per fold
     labels0 = {(s, e, l) for s, e, l, _ in held[0]}
     # Zorblax only occurs in fold 0, so it is unknown there; Quux and London come from other folds.
