@@ -96,3 +96,28 @@ class Errors(metaclass=_Codes):
             "must be non-empty strings). Fix the label in the training data or in 'labels'.")
     E507 = ("Component '{name}' is already initialized; cannot add label '{label}'. Pass all "
             "labels to initialize (or add them before it), then train again.")
+
+    # Comparison harness: bench and select (E600-E649)
+    E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "
+            "system (--systems fast,accurate,... or config paths).")
+    E601 = ("Two systems are named '{name}' ({specs}). Name them apart as NAME=PATH, e.g. "
+            "--systems mine=configs/a.cfg,other=configs/b.cfg.")
+    E602 = ("The --models directory '{path}' does not exist. Point it at the 'models' folder of "
+            "an earlier bench run (layout MODELS/CORPUS/SYSTEM/).")
+    E603 = ("System '{system}' produces no {task} scores on corpus '{corpus}' (pipeline: "
+            "{pipeline}). Its config needs a component that predicts {what} and scores them.")
+    E604 = ("System '{system}' is not available here: {problem}. Install what it needs (e.g. "
+            "pip install 'hybridnlp[transformers]') or leave it out of --systems.")
+    E605 = ("The per-document counts for system '{system}' on '{corpus}' do not reproduce "
+            "spaCy's Scorer ({details}); its intervals may be off. Check the scoring component's "
+            "labels, threshold and multi_label settings.")
+    E606 = ("'{path}' is not a results file written by 'hybridnlp bench': {problem}.")
+    E607 = ("Corpus '{corpus}' is not in '{path}'. It holds: {known}.")
+    E608 = ("Invalid option {name}={value!r}: {hint}")
+    E609 = ("No system on corpus '{corpus}' fits the budget ({budget}). Closest: {closest}. "
+            "Relax the budget or benchmark a faster system.")
+    E610 = ("Could not measure serving memory of '{path}' in a fresh process: {problem}")
+    E611 = ("matplotlib is not installed, so the chart was not drawn (results.json and "
+            "results.md were written). Install it with pip install 'hybridnlp[bench]'.")
+    E612 = ("System '{system}' and the best system on '{corpus}' were scored on different "
+            "documents ({n_a} vs {n_b}), so no paired test was run.")
