@@ -313,6 +313,14 @@ def test_untrained_with_gazetteer_raises_e100(nlp):
         nlp("Apple")
 
 
+def test_untrained_with_pattern_files_raises_e100(nlp):
+    ner = nlp.add_pipe("rule_ner", config={"induce_gazetteer": False, "patterns": [str(DATA / "CITY.txt")]})
+    with pytest.raises(ValueError, match=r"\[E100\]"):
+        ner.predict([nlp.make_doc("Springfield")])
+    nlp.initialize()
+    assert ner.predict([nlp.make_doc("Springfield")]) == [[(0, 1, "CITY", 0.8)]]
+
+
 def test_no_rules_returns_nothing_and_warns(nlp):
     nlp.add_pipe("rule_ner", config={"induce_gazetteer": False})
     with pytest.warns(UserWarning, match="no rules"):
@@ -395,6 +403,10 @@ def test_missing_or_corrupt_model_dir(trained, tmp_path):
     ner.to_disk(tmp_path / "m2")
     (tmp_path / "m2" / "gazetteer.jsonl").write_text('{"label": "ORG", "kind": "gazetteer"}\n')
     with pytest.raises(ValueError, match=r"\[E103\]"):
+        fresh.from_disk(tmp_path / "m2")
+    (tmp_path / "m2" / "gazetteer.jsonl").write_text('{"label": "ORG", "kind": "gazetteer", "pattern": ["x"], '
+                                                     '"origin": "gazetteer", "where": "train", "tp": 3, "n": "2"}\n')
+    with pytest.raises(ValueError, match=r"\[E103\].*bad match counts"):
         fresh.from_disk(tmp_path / "m2")
     (tmp_path / "m2" / "gazetteer.jsonl").unlink()
     with pytest.raises(OSError, match=r"\[E102\]"):

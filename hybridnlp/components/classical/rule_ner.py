@@ -35,9 +35,21 @@ the same label collapse into one span with the highest confidence.
 Output: ``doc.spans[source]`` (``attrs["scores"]`` holds the confidences) and, with
 ``set_ents``, ``doc.ents``. ``predict`` returns ``(start, end, label, confidence)`` tuples.
 
-A component with ``induce_gazetteer = true`` that was never initialized raises E100 when
-called. A component without any rules (e.g. ``induce_gazetteer = false`` and no patterns)
-behaves like spaCy's SpanRuler: it returns no spans and warns once.
+Token patterns that use annotation (POS, TAG, LEMMA, DEP, ...) are measured on copies of
+the training docs run through the components before this one in ``nlp``, as at prediction
+time. Rules added with ``add_patterns`` after ``initialize`` keep the prior mean as
+confidence until the next ``initialize``. Relative pattern file paths are resolved from the
+working directory; the rules themselves are saved with the pipeline, so the files are not
+needed after training.
+
+``heldout_spans(examples, n_folds)`` gives k-fold jackknifed predictions on training data
+(the gazetteer induced without each example's fold), for components that learn from this
+one's output (crf_ner).
+
+A component that was never initialized raises E100 when called if it is configured to
+induce a gazetteer or to read pattern files (the rules it was asked for don't exist yet).
+A component with no rules at all (``induce_gazetteer = false``, no pattern files, nothing
+added) behaves like spaCy's SpanRuler: it returns no spans and warns once.
 """
 
 import json
@@ -174,8 +186,11 @@ class _Rule:
             pattern = [str(t) for t in data["pattern"]]
         else:
             pattern = data["pattern"]
+        tp, n = data["tp"], data["n"]
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (tp, n)) or not 0 <= tp <= n:
+            raise ValueError(f"bad match counts tp={tp!r}, n={n!r}")
         return cls(kind, label, pattern, origin=data["origin"], where=data["where"], text=text,
-                   tp=data["tp"], n=data["n"], count=data.get("count"), id=data.get("id"))
+                   tp=tp, n=n, count=data.get("count"), id=data.get("id"))
 
 
 class _RuleIndex:
@@ -598,7 +613,9 @@ class RuleNER(Pipe):
     # ---- prediction ----------------------------------------------------------------
 
     def _check_ready(self) -> None:
-        if self.cfg["induce_gazetteer"] and not self.cfg["initialized"]:
+        # Not initialized but configured to learn a gazetteer or to read pattern files: the
+        # rules the user asked for are missing, so answering "no entities" would be wrong.
+        if not self.cfg["initialized"] and (self.cfg["induce_gazetteer"] or self.cfg["patterns"]):
             raise ValueError(Errors.E100.format(name=self.name))
         if not self._rules and not self._warned_empty:
             self._warned_empty = True
@@ -618,8 +635,8 @@ class RuleNER(Pipe):
 
     def predict(self, docs: Iterable[Doc]) -> List[List[ScoredSpan]]:
         """The resolved spans per doc as ``(start, end, label, confidence)`` tuples (pure:
-        the docs are not changed). Raises E100 if a gazetteer was configured but never
-        induced."""
+        the docs are not changed). Raises E100 if a gazetteer or pattern files were
+        configured but ``initialize`` never ran."""
         self._check_ready()
         return [self._predict_doc(doc) for doc in docs]
 
