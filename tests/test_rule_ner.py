@@ -1,7 +1,6 @@
 """Tests for the rule_ner component (pattern files, induced gazetteer, measured precision)."""
 
 import json
-import warnings
 from pathlib import Path
 
 import pytest
@@ -50,6 +49,7 @@ def nlp():
 @pytest.fixture
 def trained(nlp):
     ner = nlp.add_pipe("rule_ner", config={"set_ents": True})
+    assert isinstance(ner, RuleNER) and ner.source == "rule_ner"
     train = make_examples(nlp, TRAIN)
     nlp.initialize(lambda: train)
     return nlp, ner, train
