@@ -104,8 +104,9 @@ class Errors(metaclass=_Codes):
             "--systems mine=configs/a.cfg,other=configs/b.cfg.")
     E602 = ("The --models directory '{path}' does not exist. Point it at the 'models' folder of "
             "an earlier bench run (layout MODELS/CORPUS/SYSTEM/).")
-    E603 = ("System '{system}' produces no {task} scores on corpus '{corpus}' (pipeline: "
-            "{pipeline}). Its config needs a component that predicts {what} and scores them.")
+    E603 = ("System '{system}' produces no {task} scores on corpus '{corpus}' ({where}). Its "
+            "config needs a component that predicts {what} and scores them; to give a system one "
+            "config per task, put {{task}} in its path (configs/mine_{{task}}.cfg).")
     E604 = ("System '{system}' is not available here: {problem}. Install what it needs (e.g. "
             "pip install 'hybridnlp[transformers]') or leave it out of --systems.")
     E605 = ("The per-document counts for system '{system}' on '{corpus}' do not reproduce "

@@ -129,12 +129,13 @@ def textcat_bench(workdir, app):
 
 @pytest.fixture(scope="module")
 def reused_bench(textcat_bench, workdir, app):
-    """A second run: bow reused from the first run's models, fast trained anew."""
+    """A second run: bow reused from the first run's models (by name alone), fast trained anew."""
     out, _ = textcat_bench
     again = workdir / "again"
-    result = CliRunner().invoke(app, ["bench", "--corpus", str(workdir / "reviews"), "--systems",
-                                      f"bow={workdir / 'bow.cfg'},fast", "--models", str(out / "models"),
-                                      "--output", str(again), "--no-memory"] + FAST_OPTIONS)
+    # "bow" is found in --models, so it needs no config (any spaCy pipeline placed there works).
+    result = CliRunner().invoke(app, ["bench", "--corpus", str(workdir / "reviews"), "--systems", "bow,fast",
+                                      "--models", str(out / "models"), "--output", str(again), "--no-memory"]
+                                + FAST_OPTIONS)
     assert result.exit_code == 0, result.output
     return again
 
@@ -219,10 +220,14 @@ def test_select_reads_bench_results(reused_bench, app):
 
 def test_bench_ner_with_fast_profile(workdir, app):
     out = workdir / "out_ner"
-    result = CliRunner().invoke(app, ["bench", "--corpus", str(workdir / "moves"), "--systems", "fast",
-                                      "--output", str(out), "--no-memory"] + FAST_OPTIONS)
+    result = CliRunner().invoke(app, ["bench", "--corpus", str(workdir / "moves"), "--systems",
+                                      f"fast,bow={workdir / 'bow.cfg'}", "--output", str(out), "--no-memory"]
+                                + FAST_OPTIONS)
     assert result.exit_code == 0, result.output
-    [run] = json.loads((out / "results.json").read_text())["runs"]
+    [run, textcat] = json.loads((out / "results.json").read_text())["runs"]
+    # A text classification config on an NER corpus is skipped before any training.
+    assert textcat["status"] == "skipped" and "E603" in textcat["reason"]
+    assert textcat["model_path"] is None and not (out / "models" / "moves" / "bow").exists()
     assert run["status"] == "ok", run
     assert run["warnings"] == []
     for metric in ("ents_p", "ents_r", "ents_f"):
@@ -231,3 +236,13 @@ def test_bench_ner_with_fast_profile(workdir, app):
     assert set(run["scores"]["ents_per_type"]) >= {"PER", "LOC"}
     assert set(run["scores"]["ents_per_type"]["PER"]) == {"p", "r", "f"}
     assert "Entity F1 per type" in (out / "results.md").read_text()
+
+
+def test_bench_reports_a_missing_split(workdir, app):
+    out = workdir / "out_split"
+    result = CliRunner().invoke(app, ["bench", "--corpus", str(workdir / "reviews"), "--systems", "fast",
+                                      "--split", "validation", "--output", str(out)])
+    assert result.exit_code == 1  # nothing finished
+    [run] = json.loads((out / "results.json").read_text())["runs"]
+    assert run["status"] == "skipped" and "E004" in run["reason"]
+    assert not (out / "models").exists()  # nothing was trained for a split that is not there

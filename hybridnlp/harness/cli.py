@@ -64,7 +64,8 @@ def bench(
 ):
     """Train (or reuse) each system on each corpus, score all of them on the same split with
     the same code path, measure speed, memory and size, and write results.json, results.md
-    and quality_vs_speed.png to OUTPUT."""
+    and quality_vs_speed.png to OUTPUT. Exits with 1 if a system failed or none finished
+    (skipped systems alone do not fail the run)."""
     from rich.console import Console
 
     from .runner import BenchSettings, run_bench
@@ -86,6 +87,9 @@ def bench(
     if any(run.get("status") == "failed" for run in results["runs"]):
         console.print("[red]Some systems failed[/] (see above and results.json); "
                       "rerun with --verbose for tracebacks.")
+        raise typer.Exit(1)
+    if not any(run.get("status") == "ok" for run in results["runs"]):
+        console.print("[red]No system finished[/]: every run was skipped (reasons above).")
         raise typer.Exit(1)
 
 

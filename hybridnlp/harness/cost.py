@@ -143,7 +143,8 @@ def serving_memory(
 
     Returns ``peak_rss_mb`` (``ru_maxrss`` after the run), ``load_rss_mb`` (after loading),
     ``import_rss_mb`` (after importing spaCy: the floor every pipeline pays) and
-    ``gpu_peak_mb`` (``torch.cuda.max_memory_allocated``; None on CPU). Raises RuntimeError
+    ``gpu_peak_mb`` (``torch.cuda.max_memory_allocated`` plus cupy's pool, also apart as
+    ``gpu_torch_peak_mb`` and ``gpu_cupy_pool_mb``; None on CPU). Raises RuntimeError
     (E610) if the process fails.
     """
     if inputs and isinstance(inputs[0], Doc):

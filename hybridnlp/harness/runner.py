@@ -30,10 +30,11 @@ SCHEMA_VERSION = 1
 # Keys every run object carries (None where they do not apply or the run did not finish).
 RUN_KEYS = (
     "corpus", "task", "system", "config", "status", "reason", "primary_metric", "scores",
-    "words_per_second", "docs_per_second", "latency_ms_p50", "latency_ms_p95", "peak_rss_mb",
-    "load_rss_mb", "import_rss_mb", "gpu_peak_mb", "size_mb", "train_seconds", "p_value_vs_best",
-    "best_system", "same_as_best", "model_path", "trained", "pipeline", "n_docs", "n_words",
-    "eval_seconds", "throughput_seconds", "throughput_docs", "throughput_words", "latency_docs", "warnings",
+    "words_per_second", "docs_per_second", "latency_ms_p50", "latency_ms_p95",
+    "peak_rss_mb", "load_rss_mb", "import_rss_mb", "gpu_peak_mb", "gpu_torch_peak_mb", "gpu_cupy_pool_mb",
+    "size_mb", "train_seconds", "p_value_vs_best", "best_system", "same_as_best", "model_path", "trained",
+    "pipeline", "n_docs", "n_words", "eval_seconds", "throughput_seconds", "throughput_docs",
+    "throughput_words", "latency_docs", "warnings",
 )
 # Quality names per task, as ``hybridnlp evaluate`` reports them.
 QUALITY_NAMES = {
@@ -214,6 +215,40 @@ def quality(
     return scores, counts, warnings
 
 
+TASK_OUTPUTS = {"ner": ("doc.ents", "token.ent_iob", "token.ent_type"), "textcat": ("doc.cats",)}
+
+
+def declared_outputs(config_path: Path) -> Optional[set]:
+    """What a config's components declare they write (``assigns`` of their factories),
+    read without building any model; None when it cannot be told (a sourced component,
+    an unknown factory: training then reports the real problem)."""
+    import spacy
+    from spacy import util
+
+    config = util.load_config(config_path, interpolate=False)
+    # A blank pipeline registers the built-in and entry-point factories and their meta.
+    nlp = spacy.blank(config.get("nlp", {}).get("lang") or "en")
+    assigns: set = set()
+    for name in config.get("nlp", {}).get("pipeline", []):
+        factory = config.get("components", {}).get(name, {}).get("factory")
+        if factory is None or not nlp.has_factory(factory):
+            return None
+        assigns.update(nlp.get_factory_meta(factory).assigns)
+    return assigns
+
+
+def predicts_other_task(config_path: Path, task: str) -> bool:
+    """Whether a config clearly serves the other task: its components declare the other
+    task's outputs and none of this one's. Conservative, so an undeclared output never
+    causes a skip."""
+    assigns = declared_outputs(config_path)
+    if not assigns:
+        return False
+    other = "textcat" if task == "ner" else "ner"
+    return (not any(a in assigns for a in TASK_OUTPUTS[task])
+            and any(a in assigns for a in TASK_OUTPUTS[other]))
+
+
 def find_trained(models: Optional[Path], corpus: str, system: str) -> Optional[Path]:
     """The pipeline directory MODELS/CORPUS/SYSTEM if it holds a trained pipeline."""
     if models is None:
@@ -336,12 +371,22 @@ class Bench:
 
         settings = self.settings
         profile = system.for_task(info.task)
+        what = "entities (doc.ents)" if info.task == "ner" else "categories (doc.cats)"
+        model_path = find_trained(self.models, info.name, system.name)
         try:
             run["config"] = str(resolve_profile(profile, info.task))
         except (ValueError, FileNotFoundError) as exc:
-            run.update(status="skipped", reason=str(exc))
+            # A pipeline already in --models is benchmarked even without a config here.
+            if model_path is None:
+                run.update(status="skipped", reason=str(exc))
+                return None
+            run["config"] = str(model_path / "config.cfg")
+        if model_path is None and predicts_other_task(Path(run["config"]), info.task):
+            # Checked before training, which would fail or produce a pipeline with no scores.
+            run.update(status="skipped", reason=Errors.E603.format(
+                system=system.name, task=info.task, corpus=info.name, what=what,
+                where=f"the components of {run['config']} declare no such output"))
             return None
-        model_path = find_trained(self.models, info.name, system.name)
         run["trained"] = model_path is None
         if model_path is None:
             model_path = self.output / "models" / info.name / system.name
@@ -367,9 +412,9 @@ class Bench:
         point = score_docs(nlp, examples, docs)
         needed = "ents_f" if info.task == "ner" else "cats_macro_f"
         if needed not in point:
-            what = "entities (doc.ents)" if info.task == "ner" else "categories (doc.cats)"
             run.update(status="skipped", reason=Errors.E603.format(
-                system=system.name, task=info.task, corpus=info.name, pipeline=run["pipeline"], what=what))
+                system=system.name, task=info.task, corpus=info.name, what=what,
+                where=f"pipeline {run['pipeline']}"))
             return None
         scores, counts, warnings = quality(nlp, info, examples, docs, point, settings, system.name)
         run["scores"] = scores
@@ -392,7 +437,8 @@ class Bench:
             try:
                 memory = serving_memory(model_path, speed_inputs, batch_size=settings.batch_size,
                                         threads=settings.threads, gpu_id=settings.gpu_id)
-                for key in ("peak_rss_mb", "load_rss_mb", "import_rss_mb", "gpu_peak_mb"):
+                for key in ("peak_rss_mb", "load_rss_mb", "import_rss_mb", "gpu_peak_mb", "gpu_torch_peak_mb",
+                            "gpu_cupy_pool_mb"):
                     run[key] = memory.get(key)
             except Exception as exc:  # memory is one measurement among many; keep the rest
                 run["warnings"].append(str(exc))

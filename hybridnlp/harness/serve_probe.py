@@ -4,7 +4,8 @@ Run as ``python -m hybridnlp.harness.serve_probe MODEL INPUTS.json --batch-size 
 :func:`hybridnlp.harness.cost.serving_memory` in a fresh process, so the numbers hold
 only this pipeline and spaCy, not the harness or the other systems it has loaded. Prints
 one JSON object: resident-set-size peaks after importing spaCy, after loading and after
-running the pipeline, and the peak GPU memory torch allocated when a GPU is used.
+running the pipeline, and, when a GPU is used, the GPU memory torch (peak) and cupy (pool)
+allocated.
 
 The peak is the process's own high-water mark, ``VmHWM`` in /proc/self/status. On Linux
 ``getrusage(RUSAGE_SELF).ru_maxrss`` of a process started by fork/vfork + exec begins at
@@ -30,6 +31,18 @@ def max_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # macOS reports bytes, Linux KiB.
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def gpu_memory_mb() -> dict:
+    """GPU memory the pipeline took, in MiB: torch's peak allocation (transformer parts) plus
+    what cupy's memory pool holds (thinc layers on GPU), which keeps freed blocks, so it
+    is close to cupy's peak. Each allocator is read only if the pipeline loaded it."""
+    torch = sys.modules.get("torch")
+    cupy = sys.modules.get("cupy")
+    torch_mb = torch.cuda.max_memory_allocated() / 2**20 if torch is not None and torch.cuda.is_available() else None
+    cupy_mb = cupy.get_default_memory_pool().total_bytes() / 2**20 if cupy is not None else None
+    known = [mb for mb in (torch_mb, cupy_mb) if mb is not None]
+    return {"gpu_peak_mb": sum(known) if known else None, "gpu_torch_peak_mb": torch_mb, "gpu_cupy_pool_mb": cupy_mb}
 
 
 def main() -> None:
@@ -64,10 +77,7 @@ def main() -> None:
     result["peak_rss_mb"] = max_rss_mb()
     result["n_docs"] = len(inputs)
     result["n_words"] = n_words
-    result["gpu_peak_mb"] = None
-    torch = sys.modules.get("torch")
-    if args.gpu_id >= 0 and torch is not None and torch.cuda.is_available():
-        result["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    result.update(gpu_memory_mb() if args.gpu_id >= 0 else {"gpu_peak_mb": None})
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
