@@ -149,6 +149,9 @@ def test_bootstrap_interval_contains_value_and_shrinks():
     # Seeded: the same call gives the same interval.
     again = bootstrap_intervals(synthetic_accuracy(50, 0.7, 0), n_resamples=1000, seed=0)
     assert again == small
+    # No resamples: the value alone, no made-up interval.
+    none = bootstrap_intervals(synthetic_accuracy(50, 0.7, 0), n_resamples=0)
+    assert none["accuracy"] == {"value": small["accuracy"]["value"], "low": None, "high": None}
 
 
 def test_bootstrap_over_entities_is_fast_and_sane(ner_examples):

@@ -254,10 +254,10 @@ def bootstrap_intervals(
     doc_counts: DocCounts, n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> Dict[ScoreKey, Dict[str, float]]:
     """Percentile bootstrap intervals: score name -> {"value", "low", "high"}, where value
-    is the score over all documents. With no documents, low = high = value."""
+    is the score over all documents. Without documents or resamples, low and high are None."""
     values = point_scores(doc_counts)
     if doc_counts.n_docs == 0 or n_resamples <= 0:
-        return {name: {"value": v, "low": v, "high": v} for name, v in values.items()}
+        return {name: {"value": v, "low": None, "high": None} for name, v in values.items()}
     samples = bootstrap_samples(doc_counts, n_resamples, seed)
     alpha = (1.0 - confidence) / 2.0
     out = {}

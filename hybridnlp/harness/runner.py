@@ -74,7 +74,7 @@ class BenchSettings:
         checks = [
             ("batch_size", self.batch_size >= 1, "use a batch size of at least 1"),
             ("threads", self.threads >= 1, "use at least one thread"),
-            ("n_resamples", self.n_resamples >= 0, "use 0 (no intervals) or more resamples"),
+            ("n_resamples", self.n_resamples >= 0, "use 0 (no intervals, no tests) or more resamples"),
             ("confidence", 0 < self.confidence < 1, "use a level between 0 and 1, e.g. 0.95"),
             ("alpha", 0 < self.alpha < 1, "use a significance level between 0 and 1, e.g. 0.05"),
             ("rounds", self.rounds >= 1, "time at least one round"),
@@ -317,7 +317,7 @@ class Bench:
             # Checked before training: every system would be trained only to fail here.
             reason = Errors.E004.format(path=info.path, split=self.settings.split,
                                         available=", ".join(info.files) or "none")
-            self.skip_corpus(corpus_name, info.task, reason)
+            self.skip_corpus(info.name, info.task, reason)
             return
         metric = primary_metric(info.task, info.multi_label)
         record = {"name": info.name, "path": str(info.path), "task": info.task,
@@ -455,6 +455,8 @@ class Bench:
             run["best_system"] = best["system"]
             if run is best:
                 run["same_as_best"] = True
+                continue
+            if self.settings.n_resamples <= 0:
                 continue
             a, b = counts[best["system"]], counts[run["system"]]
             if a.n_docs != b.n_docs:
