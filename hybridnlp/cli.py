@@ -1,4 +1,4 @@
-"""The ``hybridnlp`` command line: train, evaluate (and, as they land, bench and select).
+"""The ``hybridnlp`` command line: train, evaluate, bench and select.
 
 Extra ``--section.key value`` arguments override the profile's config, as with
 ``python -m spacy train``.
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import Errors
+from .harness.cli import bench, select
 
 app = typer.Typer(
     help="Classical and transformer NLP pipelines for spaCy: train, evaluate, compare.",
@@ -91,6 +92,10 @@ def evaluate(
         payload = {"model": str(model), "corpus": info.name, "split": split, "scores": scores}
         output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf8")
         console.print(f"Wrote {output}")
+
+
+app.command()(bench)
+app.command()(select)
 
 
 def main() -> None:
