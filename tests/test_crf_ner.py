@@ -9,6 +9,7 @@ from spacy.training import Example
 from hybridnlp.components.classical.crf_ner import (
     CRFEntityRecognizer,
     _bio_to_spans,
+    _build_lexicon,
     _check_crfsuite_bytes,
 )
 from hybridnlp.components.outputs import write_spans
@@ -323,3 +324,18 @@ def test_bio_decoding_repairs_stray_inside_tags():
     tags = ["I-PER", "I-PER", "O", "B-LOC", "I-ORG", "I-ORG", "B-LOC", "B-LOC"]
     assert _bio_to_spans(tags) == [(0, 2, "PER"), (3, 4, "LOC"), (4, 6, "ORG"),
                                    (6, 7, "LOC"), (7, 8, "LOC")]
+
+
+def test_word_statistics_are_held_out_per_fold():
+    vocab = spacy.blank("en").vocab
+    # Ten docs, five folds of two: "Zed" occurs only in the first fold.
+    words = [["the", "Zed", "said"], ["the", "Zed", "left"]] + [["the", "man", "said"]] * 8
+    tags = [["O", "B-PER", "O"], ["O", "B-PER", "O"]] + [["O", "O", "O"]] * 8
+    docs = [Doc(vocab, words=w) for w in words]
+    lexicon, folds = _build_lexicon(docs, tags, ["casing", "memory"], [])
+    assert lexicon["memory"]["Zed"][0] == "PER"
+    assert lexicon["casing"]["zed"].startswith("always")
+    # Featurizing the first fold, "Zed" must look as new as it would on unseen text.
+    assert "Zed" not in folds[0]["memory"] and "zed" not in folds[0]["casing"]
+    assert folds[1]["memory"]["Zed"][0] == "PER"
+    assert folds[0]["memory"]["the"][:2] == ["O", "O:all"]

@@ -53,6 +53,7 @@ FEATURE_GROUPS = (
     "bigram",  # word and shape n-grams around the token
     "clusters",  # distributional clusters induced from the training text
     "casing",  # how often the lowercase form is capitalised elsewhere in training text
+    "memory",  # which labels the word had in the training data
     "gazetteer",  # membership in spans of an upstream rule_ner
 )
 ALGORITHMS = ("lbfgs", "l2sgd", "ap", "pa", "arow")
@@ -150,7 +151,7 @@ class CRFEntityRecognizer(Pipe):
             "selection": None,
             "model_sha256": None,
         }
-        self.lexicon: Dict[str, Any] = {"casing": {}, "clusters": {}}
+        self.lexicon: Dict[str, Any] = {"casing": {}, "memory": {}, "clusters": {}}
         self._model_bytes: Optional[bytes] = None
         self._tagger = None
         self._tag_set: frozenset = frozenset()
@@ -241,9 +242,15 @@ class CRFEntityRecognizer(Pipe):
         scores = group.attrs.get("scores") or [1.0] * len(group)
         return [(s.start, s.end, s.label_, float(sc)) for s, sc in zip(group, scores)]
 
-    def _featurize(self, doc: Doc, seg: List[int], gazetteer) -> List[List[str]]:
-        """crfsuite attribute lists (binary features) for the tokens of one segment."""
+    def _featurize(self, doc: Doc, seg: List[int], gazetteer,
+                   stats: Optional[Dict[str, Dict[str, Any]]] = None) -> List[List[str]]:
+        """crfsuite attribute lists (binary features) for the tokens of one segment.
+
+        ``stats`` replaces the lexicon's word statistics (casing, memory); training passes
+        the held-out statistics of the doc's fold.
+        """
         groups = set(self.cfg["features"])
+        stats = stats if stats is not None else self.lexicon
         window = self.cfg["window"]
         toks = [doc[i] for i in seg]
         n = len(toks)
@@ -251,7 +258,9 @@ class CRFEntityRecognizer(Pipe):
         lowers = [w.lower() for w in words]
         shapes = [_shape(w) for w in words]
         shorts = [_short_shape(s) for s in shapes]
-        casing = self.lexicon.get("casing", {})
+        casing = stats.get("casing", {})
+        memory = stats.get("memory", {}) if "memory" in groups else {}
+        mem = [memory.get(w) for w in words] if memory else None
         clusters = self.lexicon.get("clusters", {})
         use_clusters = "clusters" in groups and clusters
         cl = [clusters.get(w) for w in lowers] if use_clusters else None
@@ -343,6 +352,16 @@ class CRFEntityRecognizer(Pipe):
                 f.append("capr=" + stat)
                 if i == 0 or caps_segment:
                     f.append("capr@start=" + stat)
+            if mem is not None:
+                seen = mem[i]
+                if seen is None:
+                    f.append("mem=unseen")
+                else:
+                    f.extend("mem=" + x for x in seen)
+                for d in (-1, 1):
+                    k = i + d
+                    if 0 <= k < n:
+                        f.append(f"mem{d:+d}=" + (mem[k][0] if mem[k] else "unseen"))
             if use_clusters:
                 for d in (-1, 0, 1):
                     k = i + d
@@ -389,7 +408,9 @@ class CRFEntityRecognizer(Pipe):
         self.cfg["labels"] = found
 
         docs = [eg.predicted for eg in examples]
-        self.lexicon = _build_lexicon(docs, self.cfg["features"], self.cfg["cluster_sizes"])
+        self.lexicon, fold_stats = _build_lexicon(
+            docs, gold_tags, self.cfg["features"], self.cfg["cluster_sizes"])
+        fold_of = _fold_of(len(docs))
 
         gazetteer_pipe = self._find_gazetteer_pipe(nlp)
         train_gz: List[Optional[list]] = [None] * len(docs)
@@ -400,10 +421,10 @@ class CRFEntityRecognizer(Pipe):
                 {lab for spans in train_gz for *_, lab, _ in spans})
 
         xs, ys = [], []
-        for doc, tags, gz in zip(docs, gold_tags, train_gz):
+        for i, (doc, tags, gz) in enumerate(zip(docs, gold_tags, train_gz)):
             for seg in _segments(doc):
                 if seg:
-                    xs.append(self._featurize(doc, seg, gz))
+                    xs.append(self._featurize(doc, seg, gz, fold_stats[fold_of[i]]))
                     ys.append([tags[i] for i in seg])
 
         candidates = self.cfg["c_candidates"] or [[self.cfg["c1"], self.cfg["c2"]]]
@@ -758,36 +779,98 @@ def _bio_to_spans(tags: Sequence[str]) -> List[Tuple[int, int, str]]:
     return spans
 
 
-def _build_lexicon(docs: List[Doc], features: Sequence[str], cluster_sizes: Sequence[int]):
-    """Word statistics from the training text only: casing ratios and word clusters.
+N_FOLDS = 5
 
-    Returns ``{"casing": {lower: bucket}, "clusters": {lower: [id per cluster size]}}``.
+
+def _fold_of(n_docs: int, n_folds: int = N_FOLDS) -> List[int]:
+    """Contiguous folds (neighbouring sentences of one story stay in the same fold)."""
+    k = max(1, min(n_folds, n_docs))
+    return [i * k // n_docs for i in range(n_docs)]
+
+
+def _build_lexicon(docs: List[Doc], gold_tags: List[List[str]], features: Sequence[str],
+                   cluster_sizes: Sequence[int]):
+    """Word statistics from the training text only.
+
+    Returns ``(lexicon, fold_stats)``. ``lexicon`` is what inference uses: ``casing``
+    (lowercase form -> how often it is capitalised away from sentence starts), ``memory``
+    (word -> the labels it had as gold tokens) and ``clusters`` (lowercase form -> one
+    cluster id per size). ``fold_stats[f]`` holds ``casing`` and ``memory`` computed without
+    fold ``f``, for featurizing that fold's training docs: with statistics that include the
+    token itself, every training word would look known and the CRF would learn to trust
+    them far more than they deserve on new text.
     """
     from collections import Counter
 
+    fold_of = _fold_of(len(docs))
+    n_folds = max(fold_of) + 1 if fold_of else 1
+    seen = [Counter() for _ in range(n_folds)]
+    capital = [Counter() for _ in range(n_folds)]
+    labelled = [Counter() for _ in range(n_folds)]
     sentences = []
-    for doc in docs:
+    for doc, tags, fold in zip(docs, gold_tags, fold_of):
         for seg in _segments(doc):
-            sentences.append([_clean(doc[i].text) for i in seg])
-    lexicon: Dict[str, Any] = {"casing": {}, "clusters": {}}
-    if "casing" in features:
-        seen, capital = Counter(), Counter()
-        for words in sentences:
-            alpha = [w for w in words if w[:1].isalpha()]
-            if alpha and sum(w.isupper() for w in alpha) >= 0.6 * len(alpha) and len(alpha) >= 3:
-                continue  # headlines in capitals say nothing about a word's casing
-            for w in words[1:]:
-                if w[:1].isalpha():
-                    seen[w.lower()] += 1
-                    capital[w.lower()] += w[0].isupper()
-        for lw, total in seen.items():
-            ratio = capital[lw] / total
-            bucket = "never" if ratio == 0 else "always" if ratio == 1 else \
-                "mostly" if ratio >= 0.5 else "sometimes"
-            lexicon["casing"][lw] = f"{bucket}{'' if total > 2 else '?'}"
+            words = [_clean(doc[i].text) for i in seg]
+            sentences.append(words)
+            if "memory" in features:
+                for i, w in zip(seg, words):
+                    tag = tags[i]
+                    labelled[fold][(w, "O" if tag == "O" else tag[2:])] += 1
+            if "casing" in features:
+                alpha = [w for w in words if w[:1].isalpha()]
+                if len(alpha) >= 3 and sum(w.isupper() for w in alpha) >= 0.6 * len(alpha):
+                    continue  # headlines in capitals say nothing about a word's casing
+                for w in words[1:]:
+                    if w[:1].isalpha():
+                        seen[fold][w.lower()] += 1
+                        capital[fold][w.lower()] += w[0].isupper()
+
+    def stats(exclude: Optional[int]) -> Dict[str, Dict[str, Any]]:
+        def total(counters):
+            out = Counter()
+            for f, c in enumerate(counters):
+                if f != exclude:
+                    out.update(c)
+            return out
+
+        return {"casing": _casing_buckets(total(seen), total(capital)),
+                "memory": _memory_features(total(labelled))}
+
+    lexicon = stats(None)
+    fold_stats = [stats(f) for f in range(n_folds)]
+    lexicon["clusters"] = {}
     if "clusters" in features and cluster_sizes:
         lexicon["clusters"] = _induce_clusters(sentences, cluster_sizes)
-    return lexicon
+    return lexicon, fold_stats
+
+
+def _casing_buckets(seen, capital) -> Dict[str, str]:
+    """Lowercase form -> never/sometimes/mostly/always capitalised (``?`` if seen < 3 times)."""
+    out = {}
+    for lw, total in seen.items():
+        ratio = capital[lw] / total
+        bucket = "never" if ratio == 0 else "always" if ratio == 1 else \
+            "mostly" if ratio >= 0.5 else "sometimes"
+        out[lw] = f"{bucket}{'' if total > 2 else '?'}"
+    return out
+
+
+def _memory_features(labelled) -> Dict[str, List[str]]:
+    """Word -> feature values: majority label first, then each label's share, then count."""
+    by_word: Dict[str, Dict[str, int]] = {}
+    for (word, label), c in labelled.items():
+        by_word.setdefault(word, {})[label] = c
+    out = {}
+    for word, counts in by_word.items():
+        total = sum(counts.values())
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        feats = [ranked[0][0]]
+        for label, c in ranked:
+            share = c / total
+            feats.append(f"{label}:{'all' if share == 1 else 'most' if share >= 0.5 else 'some'}")
+        feats.append("n=" + ("1" if total == 1 else "2-4" if total < 5 else "5+"))
+        out[word] = feats
+    return out
 
 
 def _induce_clusters(sentences: List[List[str]], sizes: Sequence[int], *, min_count: int = 2,
