@@ -28,11 +28,20 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 test: install
 	$(BIN)/python -m pytest -q
 
+# The embedded corpora (written for this project, in corpora/): a few minutes on 2 cores.
+# The transformer gets a small CPU budget here (BENCH_STEPS gradient steps).
+EMBEDDED ?= corpora/support_intents,corpora/field_notes_ner
+BENCH_SYSTEMS ?= fast,accurate
+BENCH_STEPS ?= 150
 bench: install
-	$(BIN)/python benchmarks/embedded.py
+	$(BIN)/hybridnlp bench --corpus $(EMBEDDED) --systems $(BENCH_SYSTEMS) \
+		--output bench-out/embedded --training.max_steps $(BENCH_STEPS)
 
+# The public corpora under $$HYBRIDNLP_DATA; produces the README's results section.
+FULL ?= banking77,trec6,sst2,sms_spam,conll2003,wnut17
+FULL_SYSTEMS ?= fast
 bench-full: install
-	$(BIN)/python benchmarks/full.py
+	$(BIN)/hybridnlp bench --corpus $(FULL) --systems $(FULL_SYSTEMS) --output bench-out/full
 
 clean:
 	rm -rf $(VENV) bench-out *.egg-info

@@ -94,7 +94,7 @@ def evaluate(
         console.print(f"Wrote {output}")
 
 
-app.command()(bench)
+app.command(context_settings=OVERRIDES)(bench)
 app.command()(select)
 
 

@@ -31,6 +31,7 @@ def command_line(ctx: typer.Context) -> str:
         else:
             long_opts = [o for o in param.opts if o.startswith("--")] or param.opts
             parts += [long_opts[0], shlex.quote(str(value))]
+    parts += [shlex.quote(arg) for arg in ctx.args]  # config overrides
     return " ".join(parts)
 
 
@@ -62,11 +63,15 @@ def bench(
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Show training logs and tracebacks of failed systems."),
 ):
+    # Extra ``--section.key value`` arguments override every trained system's config, as
+    # with ``python -m spacy train`` (e.g. ``--training.max_steps 150``).
     """Train (or reuse) each system on each corpus, score all of them on the same split with
     the same code path, measure speed, memory and size, and write results.json, results.md
     and quality_vs_speed.png to OUTPUT. Exits with 1 if a system failed or none finished
     (skipped systems alone do not fail the run)."""
     from rich.console import Console
+
+    from spacy.cli._util import parse_config_overrides
 
     from .runner import BenchSettings, run_bench
 
@@ -76,7 +81,8 @@ def bench(
         console = Console(width=180)
     settings = BenchSettings(split=split, batch_size=batch_size, threads=threads, n_resamples=n_resamples,
                              seed=seed, rounds=rounds, speed_docs=speed_docs, latency_docs=latency_docs,
-                             limit=limit, gpu_id=gpu_id, measure_memory=memory, verbose=verbose)
+                             limit=limit, gpu_id=gpu_id, measure_memory=memory, verbose=verbose,
+                             overrides=parse_config_overrides(ctx.args))
     command = command_line(ctx)
     try:
         results = run_bench(_split(corpus), _split(systems), output, models=models, settings=settings,

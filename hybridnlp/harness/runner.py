@@ -15,10 +15,10 @@ import shlex
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.markup import escape
 from spacy.training import Example
@@ -68,6 +68,9 @@ class BenchSettings:
     gpu_id: int = -1
     measure_memory: bool = True
     verbose: bool = False
+    # spaCy config overrides applied to every system trained in this run, e.g.
+    # {"training.max_steps": 150} for a small CPU budget.
+    overrides: Dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise ValueError (E608) for settings that cannot work."""
@@ -392,7 +395,8 @@ class Bench:
             model_path = self.output / "models" / info.name / system.name
             self.say(f"Training [bold]{escape(system.name)}[/] on [bold]{escape(info.name)}[/] ({info.task}) "
                      f"-> {escape(str(model_path))}")
-            train(profile, info, model_path, gpu_id=settings.gpu_id, quiet=not settings.verbose)
+            train(profile, info, model_path, overrides=settings.overrides, gpu_id=settings.gpu_id,
+                  quiet=not settings.verbose)
         else:
             self.say(f"Reusing [bold]{escape(str(model_path))}[/]")
         run["model_path"] = str(model_path)
