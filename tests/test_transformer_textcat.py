@@ -71,8 +71,10 @@ def test_io_without_model_dir(trained, tmp_path):
     nlp3.from_bytes(nlp.to_bytes())
     for text, cats in zip(TEXTS, expected):
         assert nlp3(text).cats == cats
+    # The fresh process runs on CPU even when this one uses a GPU: allow rounding there.
     fresh = predict_in_fresh_process(tmp_path / "pipeline", TEXTS)
-    assert [out["cats"] for out in fresh] == expected
+    for out, cats in zip(fresh, expected):
+        assert out["cats"] == pytest.approx(cats, abs=1e-5)
 
 
 def test_no_pickle_in_saved_pipeline(trained, tmp_path, monkeypatch):

@@ -4,11 +4,18 @@ The models are built in a temporary directory with a hand-written WordPiece voca
 the tests never touch a hub or real weights and run in seconds on one CPU core.
 """
 
+import os
 import shutil
 from pathlib import Path
 from typing import List
 
 import pytest
+
+if os.environ.get("HYBRIDNLP_TEST_GPU") == "1":
+    # Run the same tests on a GPU (with mixed precision where a config asks for it).
+    import spacy
+
+    spacy.require_gpu()
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # Whole words the toy corpora use; everything else falls back to characters and "##" pieces,

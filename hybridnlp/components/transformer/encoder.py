@@ -256,7 +256,6 @@ class LocalTransformerModel(TransformerModel):
                 "flush_cache_chance": 0.0,
                 "replace_listener": replace_listener,
                 "replace_listener_cfg": replace_listener_cfg,
-                "mixed_precision": mixed_precision,
             },
         )
         self._settings = dict(
@@ -265,6 +264,15 @@ class LocalTransformerModel(TransformerModel):
             mixed_precision=mixed_precision,
             grad_scaler_config=grad_scaler_config,
         )
+
+    @property
+    def mixed_precision(self) -> bool:
+        """Whether the forward pass runs under autocast (only ever on a GPU).
+
+        Decided when the model is built, from the active device; not stored with the
+        weights, so a pipeline trained on a GPU runs in full precision on a CPU.
+        """
+        return bool(self.layers[0].shims[0]._mixed_precision)
 
     def copy(self) -> "LocalTransformerModel":
         """A deep copy that stays a LocalTransformerModel (upstream's copy builds its own class)."""
