@@ -21,15 +21,34 @@ from .corpora import CorpusInfo, resolve_corpus
 from .profiles import resolve_profile
 
 
+# How each category component is switched to multi-label data: factory -> settings.
+MULTI_LABEL_SETTINGS = {
+    "tfidf_textcat": {"multi_label": True},
+    "trf_textcat": {"factory": "trf_textcat_multilabel", "model.exclusive_classes": False},
+}
+
+
+def multi_label_overrides(config) -> Dict[str, Any]:
+    """Overrides that turn the config's category components to multi-label."""
+    overrides = {}
+    for name, section in config.get("components", {}).items():
+        for key, value in MULTI_LABEL_SETTINGS.get(section.get("factory"), {}).items():
+            overrides[f"components.{name}.{key}"] = value
+    return overrides
+
+
 def load_training_config(
     profile: Union[str, Path], corpus: CorpusInfo, overrides: Optional[Dict[str, Any]] = None
 ):
-    """The profile's config for the corpus's task, with the corpus's train/dev paths set."""
+    """The profile's config for the corpus's task, with the corpus's train/dev paths set
+    (and its category components switched to multi-label for multi-label corpora)."""
     config_path = resolve_profile(profile, corpus.task)
-    paths = {"paths.train": str(corpus.files["train"])}
-    paths["paths.dev"] = str(corpus.files.get("dev", corpus.files["train"]))
-    paths.update(overrides or {})
-    return util.load_config(config_path, overrides=paths, interpolate=False)
+    settings = {"paths.train": str(corpus.files["train"])}
+    settings["paths.dev"] = str(corpus.files.get("dev", corpus.files["train"]))
+    if corpus.multi_label:
+        settings.update(multi_label_overrides(util.load_config(config_path, interpolate=False)))
+    settings.update(overrides or {})
+    return util.load_config(config_path, overrides=settings, interpolate=False)
 
 
 def has_gradient_components(nlp: Language) -> bool:
