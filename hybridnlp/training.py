@@ -6,16 +6,18 @@ selecting the best checkpoint on the dev split. Either way the output directory 
 spaCy pipeline that loads in a process that never imported hybridnlp.
 """
 
+import functools
 import io
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 from spacy import util
 from spacy.language import Language
+from spacy.util import registry
 
 from .corpora import CorpusInfo, resolve_corpus
 from .profiles import resolve_profile
@@ -51,6 +53,42 @@ def load_training_config(
     return util.load_config(config_path, overrides=settings, interpolate=False)
 
 
+@registry.callbacks("hybridnlp.init_progress.v1")
+def create_init_progress() -> Callable[[Language], Language]:
+    """A ``[initialize] before_init`` callback that shows a progress bar while the pipes
+    are fitted (classical components do all their training in ``initialize``)."""
+
+    def before_init(nlp: Language) -> Language:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(nlp.pipeline), desc="initialize", unit="pipe")
+        for name, proc in nlp.pipeline:
+            if hasattr(proc, "initialize"):
+                proc.initialize = _reporting(proc.initialize, name, bar)
+            else:
+                bar.update(1)
+        return nlp
+
+    return before_init
+
+
+def _reporting(initialize: Callable, name: str, bar) -> Callable:
+    """Wrap one pipe's bound ``initialize`` so the bar names it and advances after it
+    (keeping its signature, which spaCy validates the [initialize] settings against)."""
+
+    @functools.wraps(initialize)
+    def wrapped(*args, **kwargs):
+        bar.set_postfix_str(name)
+        try:
+            return initialize(*args, **kwargs)
+        finally:
+            bar.update(1)
+            if bar.n >= bar.total:
+                bar.close()
+
+    return wrapped
+
+
 def has_gradient_components(nlp: Language) -> bool:
     """Whether any pipe is updated by gradient steps (and so needs the training loop)."""
     return any(
@@ -78,6 +116,8 @@ def train(
 
     info = corpus if isinstance(corpus, CorpusInfo) else resolve_corpus(corpus)
     config = load_training_config(profile, info, overrides)
+    if config["initialize"].get("before_init") is None:
+        config["initialize"]["before_init"] = {"@callbacks": "hybridnlp.init_progress.v1"}
     if gpu_id >= 0:
         from thinc.api import require_gpu
 
@@ -93,6 +133,8 @@ def train(
             if best_dir.exists():
                 nlp = util.load_model(best_dir)
     train_seconds = time.perf_counter() - start
+    # The progress callback is a training aid, not part of the saved pipeline's recipe.
+    nlp.config["initialize"]["before_init"] = None
     nlp.meta.setdefault("hybridnlp", {}).update(
         {
             "profile": str(profile),
