@@ -54,6 +54,7 @@ DEFAULT_TFIDF_TEXTCAT_CONFIG: Dict[str, Any] = {
     "word_keep_case": False,
     "word_number_shape": False,
     "prefix_tokens": 3,
+    "start_pairs": 6,
     "char_analyzer": "char_wb",
     "char_ngram_range": [2, 5],
     "char_lowercase": True,
@@ -65,6 +66,7 @@ DEFAULT_TFIDF_TEXTCAT_CONFIG: Dict[str, Any] = {
     "char_weight": 1.0,
     "C": [0.1, 0.2, 0.5, 1.0, 2.0],
     "class_weight": None,
+    "multi_class": "crammer_singer",
     "max_iter": 2000,
     "multi_label": False,
     "threshold": 0.5,
@@ -113,6 +115,7 @@ class TfidfTextCategorizer(Pipe):
         word_keep_case: bool = False,
         word_number_shape: bool = False,
         prefix_tokens: int = 3,
+        start_pairs: int = 6,
         char_analyzer: str = "char_wb",
         char_ngram_range: Optional[Sequence[int]] = (2, 5),
         char_lowercase: bool = True,
@@ -124,6 +127,7 @@ class TfidfTextCategorizer(Pipe):
         char_weight: float = 1.0,
         C: Union[float, Sequence[float]] = 1.0,
         class_weight: Optional[str] = None,
+        multi_class: str = "crammer_singer",
         max_iter: int = 2000,
         multi_label: bool = False,
         threshold: float = 0.5,
@@ -141,6 +145,7 @@ class TfidfTextCategorizer(Pipe):
             "word_keep_case": bool(word_keep_case),
             "word_number_shape": bool(word_number_shape),
             "prefix_tokens": int(prefix_tokens),
+            "start_pairs": int(start_pairs),
             "char_analyzer": char_analyzer,
             "char_ngram_range": _ngram_range(char_ngram_range),
             "char_lowercase": bool(char_lowercase),
@@ -152,6 +157,7 @@ class TfidfTextCategorizer(Pipe):
             "char_weight": float(char_weight),
             "C": [float(c) for c in C] if isinstance(C, (list, tuple)) else float(C),
             "class_weight": class_weight,
+            "multi_class": multi_class,
             "max_iter": int(max_iter),
             "multi_label": bool(multi_label),
             "threshold": float(threshold),
@@ -170,6 +176,7 @@ class TfidfTextCategorizer(Pipe):
         self._vocab_char: List[str] = []
         self._index_word: Dict[str, int] = {}
         self._index_char: Dict[str, int] = {}
+        self._wb_cache: Dict[str, List[int]] = {}
         self._arrays: Optional[Dict[str, np.ndarray]] = None
         ensure_extensions()
 
@@ -184,9 +191,11 @@ class TfidfTextCategorizer(Pipe):
             raise bad("char_analyzer", f"Use one of {list(CHAR_ANALYZERS)}.")
         if cfg["calibration"] not in CALIBRATIONS:
             raise bad("calibration", f"Use one of {list(CALIBRATIONS)}.")
+        if cfg["multi_class"] not in ("ovr", "crammer_singer"):
+            raise bad("multi_class", "Use \"ovr\" (one-vs-rest) or \"crammer_singer\" (joint multi-class SVM).")
         if cfg["class_weight"] not in (None, "balanced"):
             raise bad("class_weight", "Use null or \"balanced\".")
-        if cfg["word_ngram_range"] is None and cfg["char_ngram_range"] is None and cfg["prefix_tokens"] <= 0:
+        if cfg["word_ngram_range"] is None and cfg["char_ngram_range"] is None and cfg["prefix_tokens"] <= 0 and cfg["start_pairs"] <= 0:
             raise bad("word_ngram_range", "At least one feature block (word, char, prefix) must be on.")
         cs = cfg["C"] if isinstance(cfg["C"], list) else [cfg["C"]]
         if not cs or any(not c > 0 for c in cs):
@@ -215,67 +224,102 @@ class TfidfTextCategorizer(Pipe):
         return 1
 
     # ------------------------------------------------------------------ features
-    def _doc_features(self, doc: Doc) -> Tuple[List[str], List[str]]:
-        """The word-block and char-block feature strings of one doc (with repeats)."""
+    def _word_features(self, doc: Doc) -> List[str]:
+        """The word-block feature strings of one doc (with repeats)."""
         cfg = self.cfg
         words: List[str] = []
-        if cfg["word_ngram_range"] is not None or cfg["prefix_tokens"] > 0:
-            texts = [t.text for t in doc if not t.is_space]
-            toks = [w.lower() for w in texts] if cfg["word_lowercase"] else texts
-            if cfg["word_number_shape"]:
-                toks = [_shape(w) if _DIGIT.search(w) else w for w in toks]
-            rng = cfg["word_ngram_range"]
-            if rng is not None:
-                lo, hi = rng
-                for n in range(lo, hi + 1):
-                    if n == 1:
-                        words.extend(toks)
-                    else:
-                        words.extend(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
-            if cfg["word_keep_case"]:
-                # The original-case unigram only where case carries something extra.
-                words.extend("=" + w for w, low in zip(texts, toks) if w != low)
-            k = min(cfg["prefix_tokens"], len(toks))
-            words.extend(START + " " + " ".join(toks[:i]) for i in range(1, k + 1))
-        chars: List[str] = []
-        rng = cfg["char_ngram_range"]
+        if cfg["word_ngram_range"] is None and cfg["prefix_tokens"] <= 0 and cfg["start_pairs"] <= 0:
+            return words
+        texts = [t.text for t in doc if not t.is_space]
+        toks = [w.lower() for w in texts] if cfg["word_lowercase"] else texts
+        if cfg["word_number_shape"]:
+            toks = [_shape(w) if _DIGIT.search(w) else w for w in toks]
+        rng = cfg["word_ngram_range"]
         if rng is not None:
             lo, hi = rng
-            text = doc.text.lower() if cfg["char_lowercase"] else doc.text
-            if cfg["char_analyzer"] == "char_wb":
-                for w in text.split():
-                    w = " " + w + " "
-                    m = len(w)
-                    for n in range(lo, hi + 1):
-                        chars.extend(w[i : i + n] for i in range(m - n + 1))
-            else:
-                text = " ".join(text.split())
-                m = len(text)
-                for n in range(lo, hi + 1):
-                    chars.extend(text[i : i + n] for i in range(m - n + 1))
-        return words, chars
+            for n in range(lo, hi + 1):
+                if n == 1:
+                    words.extend(toks)
+                else:
+                    words.extend([" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1)])
+        if cfg["word_keep_case"]:
+            # The original-case unigram only where case carries something extra.
+            words.extend(["=" + w for w, low in zip(texts, toks) if w != low])
+        k = min(cfg["prefix_tokens"], len(toks))
+        words.extend([START + " " + " ".join(toks[:i]) for i in range(1, k + 1)])
+        if cfg["start_pairs"] > 0 and toks:
+            # The first token with each later one: "what ~ city" in "What is the largest city".
+            first = toks[0] + " ~ "
+            words.extend([first + w for w in toks[1 : 1 + cfg["start_pairs"]]])
+        return words
 
-    def _features(self, docs: Sequence[Doc]) -> Tuple[List[List[str]], List[List[str]]]:
-        word_feats, char_feats = [], []
+    def _char_text(self, doc: Doc) -> str:
+        return doc.text.lower() if self.cfg["char_lowercase"] else doc.text
+
+    def _char_features(self, doc: Doc) -> List[str]:
+        """The char-block feature strings of one doc (with repeats)."""
+        rng = self.cfg["char_ngram_range"]
+        if rng is None:
+            return []
+        lo, hi = rng
+        text = self._char_text(doc)
+        chars: List[str] = []
+        if self.cfg["char_analyzer"] == "char_wb":
+            for w in text.split():
+                chars.extend(_wb_ngrams(w, lo, hi))
+        else:
+            text = " ".join(text.split())
+            m = len(text)
+            for n in range(lo, hi + 1):
+                chars.extend([text[i : i + n] for i in range(m - n + 1)])
+        return chars
+
+    def _char_ids_wb(self, docs: Sequence[Doc]) -> Tuple[List[int], List[int]]:
+        """Vocabulary ids of the char_wb n-grams of each doc, flat, and the count per doc.
+
+        char_wb n-grams never cross a word, so each word's ids are computed once and cached:
+        words repeat (Zipf), which makes this the cheap part of prediction.
+        """
+        lo, hi = self.cfg["char_ngram_range"]
+        index = self._index_char
+        cache = self._wb_cache
+        if len(cache) > 500_000:
+            cache.clear()
+        flat: List[int] = []
+        lens: List[int] = []
         for doc in docs:
-            w, c = self._doc_features(doc)
-            word_feats.append(w)
-            char_feats.append(c)
-        return word_feats, char_feats
+            start = len(flat)
+            for w in self._char_text(doc).split():
+                ids = cache.get(w)
+                if ids is None:
+                    ids = cache[w] = [index[g] for g in _wb_ngrams(w, lo, hi) if g in index]
+                flat.extend(ids)
+            lens.append(len(flat) - start)
+        return flat, lens
 
-    def _transform(self, docs: Sequence[Doc]):
-        """The TF-IDF matrix (scipy CSR, one row per doc) of ``docs``."""
+    def _transform(self, docs: Sequence[Doc], *, strings: Optional[Tuple[List[List[str]], List[List[str]]]] = None):
+        """The TF-IDF matrix (scipy CSR, one row per doc) of ``docs``.
+
+        ``strings``: the docs' word and char feature strings, when already computed (fitting).
+        """
         from scipy import sparse
 
+        cfg = self.cfg
         arrays = self._arrays
-        word_feats, char_feats = self._features(docs)
+        n = len(docs)
         blocks = []
-        for feats, index, idf, weight in (
-            (word_feats, self._index_word, arrays["idf_word"], self.cfg["word_weight"]),
-            (char_feats, self._index_char, arrays["idf_char"], self.cfg["char_weight"]),
-        ):
-            if len(idf):
-                blocks.append(_tfidf_block(feats, index, idf, weight, self.cfg["sublinear_tf"]))
+        if len(arrays["idf_word"]):
+            feats = strings[0] if strings is not None else [self._word_features(doc) for doc in docs]
+            ids, lens = _lookup(feats, self._index_word)
+            blocks.append(_tfidf_block(ids, lens, n, arrays["idf_word"], cfg["word_weight"], cfg["sublinear_tf"]))
+        if len(arrays["idf_char"]):
+            if strings is not None:
+                ids, lens = _lookup(strings[1], self._index_char)
+            elif cfg["char_analyzer"] == "char_wb":
+                ids, lens = self._char_ids_wb(docs)
+            else:
+                ids, lens = _lookup([self._char_features(doc) for doc in docs], self._index_char)
+            blocks.append(_tfidf_block(ids, lens, n, arrays["idf_char"], cfg["char_weight"], cfg["sublinear_tf"]))
         if len(blocks) == 1:
             return blocks[0]
         return sparse.hstack(blocks, format="csr")
@@ -379,8 +423,7 @@ class TfidfTextCategorizer(Pipe):
         examples = list(get_examples())
         docs, Y, label_list = self._targets(examples, labels)
         self.cfg["labels"] = label_list
-        self._fit_vocab(docs)
-        X = self._transform_train(docs)
+        X = self._transform(docs, strings=self._fit_vocab(docs))
         dev = None
         if dev_corpus is not None:
             dev_examples = list(dev_corpus(nlp)) if callable(dev_corpus) else list(dev_corpus)
@@ -428,40 +471,31 @@ class TfidfTextCategorizer(Pipe):
             raise ValueError(Errors.E303.format(name=self.name, labels=label_list))
         return docs, Y, label_list
 
-    def _fit_vocab(self, docs: Sequence[Doc]) -> None:
-        word_feats, char_feats = self._features(docs)
-        self._train_feats = (word_feats, char_feats)
+    def _fit_vocab(self, docs: Sequence[Doc]) -> Tuple[List[List[str]], List[List[str]]]:
+        """Fit vocabularies and idf; returns the docs' feature strings for reuse."""
+        word_feats = [self._word_features(doc) for doc in docs]
+        char_feats = [self._char_features(doc) for doc in docs]
         cfg = self.cfg
-        self._vocab_word, idf_word = _fit_block(word_feats, cfg["min_df"], cfg["max_df"], cfg["max_features"])
-        self._vocab_char, idf_char = _fit_block(char_feats, cfg["min_df"], cfg["max_df"], cfg["max_features"])
-        if not self._vocab_word and not self._vocab_char:
+        vocab_word, idf_word = _fit_block(word_feats, cfg["min_df"], cfg["max_df"], cfg["max_features"])
+        vocab_char, idf_char = _fit_block(char_feats, cfg["min_df"], cfg["max_df"], cfg["max_features"])
+        if not vocab_word and not vocab_char:
             raise ValueError(Errors.E304.format(name=self.name))
-        self._index_word = {f: i for i, f in enumerate(self._vocab_word)}
-        self._index_char = {f: i for i, f in enumerate(self._vocab_char)}
+        self._set_vocab(vocab_word, vocab_char)
         self._arrays = {"idf_word": idf_word, "idf_char": idf_char}
+        return word_feats, char_feats
 
-    def _transform_train(self, docs: Sequence[Doc]):
-        # The features were computed while fitting the vocabulary: reuse them.
-        from scipy import sparse
-
-        word_feats, char_feats = self._train_feats
-        del self._train_feats
-        blocks = []
-        for feats, index, key, weight in (
-            (word_feats, self._index_word, "idf_word", self.cfg["word_weight"]),
-            (char_feats, self._index_char, "idf_char", self.cfg["char_weight"]),
-        ):
-            idf = self._arrays[key]
-            if len(idf):
-                blocks.append(_tfidf_block(feats, index, idf, weight, self.cfg["sublinear_tf"]))
-        return blocks[0] if len(blocks) == 1 else sparse.hstack(blocks, format="csr")
+    def _set_vocab(self, vocab_word: List[str], vocab_char: List[str]) -> None:
+        self._vocab_word, self._vocab_char = vocab_word, vocab_char
+        self._index_word = {f: i for i, f in enumerate(vocab_word)}
+        self._index_char = {f: i for i, f in enumerate(vocab_char)}
+        self._wb_cache = {}
 
     def _fit_model(self, X, Y: np.ndarray, dev) -> None:
         cfg = self.cfg
         cs = cfg["C"] if isinstance(cfg["C"], list) else [cfg["C"]]
         folds = _folds(Y, cfg["multi_label"], cfg["calibration_folds"])
-        fit = lambda Xs, Ys, c: _fit_svm(Xs, Ys, c, cfg["multi_label"], cfg["class_weight"], cfg["max_iter"])  # noqa: E731
-        selection: Dict[str, float] = {}
+        fit = lambda Xs, Ys, c: _fit_svm(Xs, Ys, c, cfg["multi_label"], cfg["class_weight"], cfg["max_iter"], cfg["multi_class"])  # noqa: E731
+        selection: Dict[str, Dict[str, float]] = {}
         oof_by_c: Dict[float, np.ndarray] = {}
         if len(cs) > 1 and dev is not None:
             X_dev, Y_dev = dev
@@ -469,16 +503,16 @@ class TfidfTextCategorizer(Pipe):
             for c in cs:
                 models[c] = fit(X, Y, c)
                 coef, intercept = models[c]
-                selection[str(c)] = _quality(np.asarray(X_dev @ coef) + intercept, Y_dev, cfg["multi_label"])
-            best = max(cs, key=lambda c: (selection[str(c)], -c))
+                selection[str(c)] = _selection_scores(np.asarray(X_dev @ coef) + intercept, Y_dev, cfg["multi_label"])
+            best = min(cs, key=lambda c: (selection[str(c)]["log_loss"], c))
             coef, intercept = models[best]
             how = "dev"
         else:
             if len(cs) > 1:
                 for c in cs:
                     oof_by_c[c] = _oof_decisions(X, Y, folds, lambda Xs, Ys: fit(Xs, Ys, c))
-                    selection[str(c)] = _quality(oof_by_c[c], Y, cfg["multi_label"])
-                best = max(cs, key=lambda c: (selection[str(c)], -c))
+                    selection[str(c)] = _selection_scores(oof_by_c[c], Y, cfg["multi_label"])
+                best = min(cs, key=lambda c: (selection[str(c)]["log_loss"], c))
                 how = "cv"
             else:
                 best = cs[0]
@@ -542,9 +576,7 @@ class TfidfTextCategorizer(Pipe):
             raise ValueError(Errors.E103.format(name=self.name, path=path, problem=e)) from None
         self.cfg = new_cfg
         self._validate_cfg()
-        self._vocab_word, self._vocab_char = vw, vc
-        self._index_word = {f: i for i, f in enumerate(vw)}
-        self._index_char = {f: i for i, f in enumerate(vc)}
+        self._set_vocab(vw, vc)
         self._arrays = {key: np.ascontiguousarray(arrays[key]) for key in ARRAY_NAMES}
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
@@ -663,36 +695,61 @@ def _fit_block(feats: List[List[str]], min_df, max_df, max_features) -> Tuple[Li
     return vocab, idf
 
 
-def _tfidf_block(feats: List[List[str]], index: Dict[str, int], idf: np.ndarray, weight: float, sublinear: bool):
-    """One L2-normalised TF-IDF block (CSR) of pre-computed feature lists."""
+def _wb_ngrams(word: str, lo: int, hi: int) -> List[str]:
+    """Character n-grams of one word padded with spaces (scikit-learn's ``char_wb``)."""
+    w = " " + word + " "
+    m = len(w)
+    out: List[str] = []
+    for n in range(lo, hi + 1):
+        out.extend([w[i : i + n] for i in range(m - n + 1)])
+    return out
+
+
+def _lookup(feats: List[List[str]], index: Dict[str, int]) -> Tuple[np.ndarray, List[int]]:
+    """Vocabulary ids of each doc's features, flat (-1 for unknown ones), and counts per doc."""
+    from itertools import chain, repeat
+
+    lens = [len(f) for f in feats]
+    total = sum(lens)
+    ids = np.fromiter(map(index.get, chain.from_iterable(feats), repeat(-1, total)), dtype="int64", count=total)
+    return ids, lens
+
+
+def _tfidf_block(ids, lens: List[int], n_docs: int, idf: np.ndarray, weight: float, sublinear: bool):
+    """One L2-normalised TF-IDF block (CSR) from the flat feature ids of each doc.
+
+    ``ids`` holds the vocabulary ids of all docs' features in doc order (-1: not in the
+    vocabulary), ``lens`` how many belong to each doc.
+    """
     from scipy import sparse
 
-    get = index.get
-    indices: List[int] = []
-    indptr = [0]
-    for f in feats:
-        indices.extend([i for i in map(get, f) if i is not None])
-        indptr.append(len(indices))
-    data = np.ones(len(indices), dtype="float64")
+    ids = np.asarray(ids, dtype="int64")
+    rows = np.repeat(np.arange(n_docs, dtype="int64"), lens)
+    known = ids >= 0
+    ids, rows = ids[known], rows[known]
+    indptr = np.zeros(n_docs + 1, dtype="int64")
+    np.cumsum(np.bincount(rows, minlength=n_docs), out=indptr[1:])
     X = sparse.csr_matrix(
-        (data, np.asarray(indices, dtype="int32"), np.asarray(indptr, dtype="int64")),
-        shape=(len(feats), len(idf)),
+        (np.ones(len(ids), dtype="float64"), ids.astype("int32"), indptr), shape=(n_docs, len(idf))
     )
     X.sum_duplicates()
     if sublinear:
         np.log(X.data, out=X.data)
         X.data += 1.0
     X.data *= idf[X.indices]
-    sq = X.multiply(X).sum(axis=1).A1
-    norms = np.sqrt(sq)
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(n_docs), np.diff(X.indptr)), weights=X.data**2, minlength=n_docs))
     norms[norms == 0.0] = 1.0
-    scale = weight / norms
-    X.data *= np.repeat(scale, np.diff(X.indptr))
+    X.data *= np.repeat(weight / norms, np.diff(X.indptr))
     return X
 
 
-def _fit_svm(X, Y: np.ndarray, C: float, multi_label: bool, class_weight, max_iter: int) -> Tuple[np.ndarray, np.ndarray]:
+def _fit_svm(
+    X, Y: np.ndarray, C: float, multi_label: bool, class_weight, max_iter: int, multi_class: str = "ovr"
+) -> Tuple[np.ndarray, np.ndarray]:
     """LinearSVC weights as ``(coef (n_features, n_labels), intercept (n_labels,))``.
+
+    Exclusive classes use ``multi_class`` ("ovr" or "crammer_singer", one joint problem);
+    multi-label data one binary SVM per label.
 
     Labels without both positive and negative examples get a constant decision (-1 or +1).
     """
@@ -705,8 +762,8 @@ def _fit_svm(X, Y: np.ndarray, C: float, multi_label: bool, class_weight, max_it
     coef = np.zeros((X.shape[1], n_labels))
     intercept = np.full(n_labels, -1.0)
 
-    def svc():
-        return LinearSVC(C=C, class_weight=class_weight, max_iter=max_iter, random_state=0)
+    def svc(mc="ovr"):
+        return LinearSVC(C=C, class_weight=class_weight, max_iter=max_iter, multi_class=mc, random_state=0)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -725,7 +782,7 @@ def _fit_svm(X, Y: np.ndarray, C: float, multi_label: bool, class_weight, max_it
         if len(present) == 1:
             intercept[present[0]] = 1.0
             return coef, intercept
-        m = svc().fit(X, y)
+        m = svc(multi_class).fit(X, y)
         if len(present) == 2:
             # Binary LinearSVC has one weight vector, for the second class; mirror it.
             neg, pos = present
@@ -765,14 +822,27 @@ def _oof_decisions(X, Y: np.ndarray, folds, fit) -> np.ndarray:
     return out
 
 
-def _quality(scores: np.ndarray, Y: np.ndarray, multi_label: bool) -> float:
-    """Accuracy (exclusive) or micro F1 at decision 0 (multi-label) of decision values."""
-    if not multi_label:
-        return float(np.mean(scores.argmax(axis=1) == Y.argmax(axis=1)))
-    pred = scores >= 0
-    tp = float(np.sum(pred & (Y == 1)))
-    denom = float(pred.sum() + (Y == 1).sum())
-    return 2 * tp / denom if denom else 1.0
+def _selection_scores(scores: np.ndarray, Y: np.ndarray, multi_label: bool) -> Dict[str, float]:
+    """How good held-out decision values are, to choose C: ``log_loss`` decides.
+
+    The log-loss is taken after the best one-scale calibration of these very scores
+    (softmax temperature; for multi-label one sigmoid shared by all labels), so it compares
+    models whose decision values have different scales. It is a proper score of the whole
+    ranking, so it separates Cs that tie on accuracy (small dev sets, easy corpora), and it
+    is less noisy than accuracy. Accuracy (exclusive) or micro F1 (multi-label) is reported
+    alongside.
+    """
+    a, b = _fit_calibration(scores, Y, "temperature", multi_label)
+    p = np.clip(_apply_calibration(scores, a, b, "temperature", multi_label), 1e-12, 1.0)
+    if multi_label:
+        log_loss = -np.mean(Y * np.log(p) + (1 - Y) * np.log(np.clip(1.0 - p, 1e-12, 1.0)))
+        pred = scores >= 0
+        tp = float(np.sum(pred & (Y == 1)))
+        denom = float(pred.sum() + (Y == 1).sum())
+        return {"log_loss": float(log_loss), "micro_f1": 2 * tp / denom if denom else 1.0}
+    y = Y.argmax(axis=1)
+    log_loss = -np.mean(np.log(p[np.arange(len(y)), y]))
+    return {"log_loss": float(log_loss), "accuracy": float(np.mean(scores.argmax(axis=1) == y))}
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -870,6 +940,7 @@ def make_tfidf_textcat(
     word_keep_case: bool,
     word_number_shape: bool,
     prefix_tokens: int,
+    start_pairs: int,
     char_analyzer: str,
     char_ngram_range: Optional[List[int]],
     char_lowercase: bool,
@@ -881,6 +952,7 @@ def make_tfidf_textcat(
     char_weight: float,
     C: Union[float, List[float]],
     class_weight: Optional[str],
+    multi_class: str,
     max_iter: int,
     multi_label: bool,
     threshold: float,
@@ -899,6 +971,7 @@ def make_tfidf_textcat(
         word_keep_case=word_keep_case,
         word_number_shape=word_number_shape,
         prefix_tokens=prefix_tokens,
+        start_pairs=start_pairs,
         char_analyzer=char_analyzer,
         char_ngram_range=char_ngram_range,
         char_lowercase=char_lowercase,
@@ -910,6 +983,7 @@ def make_tfidf_textcat(
         char_weight=char_weight,
         C=C,
         class_weight=class_weight,
+        multi_class=multi_class,
         max_iter=max_iter,
         multi_label=multi_label,
         threshold=threshold,
