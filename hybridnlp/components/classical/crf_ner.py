@@ -48,8 +48,9 @@ FEATURE_GROUPS = (
     "affix",  # prefixes and suffixes of length 1-4
     "shape",  # word shape and short shape
     "case",  # case, digit and punctuation flags, length
-    "position",  # sentence start/end, sentence in capitals
+    "position",  # sentence start/end, sentence in capitals, first word, share of digits
     "context",  # words and shapes of neighbours within `window`
+    "chunk",  # the run of capitalised words the token is in: its edges and surroundings
     "bigram",  # word and shape n-grams around the token
     "clusters",  # distributional clusters induced from the training text
     "casing",  # how often the lowercase form is capitalised elsewhere in training text
@@ -62,8 +63,8 @@ DEFAULT_CRF_NER_CONFIG = {
     "source": None,
     "set_ents": True,
     "algorithm": "lbfgs",
-    "c1": 0.05,
-    "c2": 0.01,
+    "c1": 0.1,
+    "c2": 1.0,
     "c_candidates": [],
     "max_iterations": 150,
     "window": 2,
@@ -100,8 +101,8 @@ class CRFEntityRecognizer(Pipe):
         source: Optional[str] = None,
         set_ents: bool = True,
         algorithm: str = "lbfgs",
-        c1: float = 0.05,
-        c2: float = 0.01,
+        c1: float = 0.1,
+        c2: float = 1.0,
         c_candidates: Sequence[Sequence[float]] = (),
         max_iterations: int = 150,
         window: int = 2,
@@ -155,6 +156,7 @@ class CRFEntityRecognizer(Pipe):
         self._model_bytes: Optional[bytes] = None
         self._tagger = None
         self._tag_set: frozenset = frozenset()
+        self._last_iterations: Optional[int] = None
 
     # ------------------------------------------------------------------ properties
 
@@ -261,12 +263,17 @@ class CRFEntityRecognizer(Pipe):
         casing = stats.get("casing", {})
         memory = stats.get("memory", {}) if "memory" in groups else {}
         mem = [memory.get(w) for w in words] if memory else None
+        memory_lower = stats.get("memory_lower", {}) if memory else {}
         clusters = self.lexicon.get("clusters", {})
         use_clusters = "clusters" in groups and clusters
         cl = [clusters.get(w) for w in lowers] if use_clusters else None
         n_alpha = sum(1 for w in words if any(c.isalpha() for c in w))
         n_upper = sum(1 for w in words if w.isupper() and len(w) > 1)
         caps_segment = n_alpha >= 3 and n_upper >= 0.6 * n_alpha
+        n_digit = sum(1 for w in words if any(c.isdigit() for c in w))
+        # Result tables ("Leeds 2 Arsenal 1") and sections ("SOCCER -") shift label priors.
+        segment_cues = ("segfirst=" + lowers[0], f"segdigits={min(4, 4 * n_digit // max(n, 1))}")
+        runs = _cap_runs(words) if "chunk" in groups and not caps_segment else {}
 
         gz: List[List[str]] = [[] for _ in range(n)]
         if gazetteer and "gazetteer" in groups:
@@ -330,6 +337,7 @@ class CRFEntityRecognizer(Pipe):
                 if caps_segment:
                     f.append("capsseg")
                     f.append("capsseg|lw=" + lw)
+                f.extend(segment_cues)
             if "context" in groups:
                 for d in range(1, window + 1):
                     for sign, k in (("-", i - d), ("+", i + d)):
@@ -338,6 +346,16 @@ class CRFEntityRecognizer(Pipe):
                         f.append(f"ss{sign}{d}=" + pad(shorts, k, edge))
                         if d == 1:
                             f.append(f"s3{sign}1=" + pad(lowers, k, edge)[-3:])
+            run = runs.get(i)
+            if run is not None:
+                start, end = run
+                length = end - start
+                where = "U" if length == 1 else "B" if i == start else "L" if i == end - 1 else "I"
+                f.append(f"run={min(length, 4)}{where}")
+                f.append("run_first=" + lowers[start])
+                f.append("run_last=" + lowers[end - 1])
+                f.append("run_prev=" + (lowers[start - 1] if start > 0 else "<s>"))
+                f.append("run_next=" + (lowers[end] if end < n else "</s>"))
             if "bigram" in groups:
                 prev_lw, next_lw = pad(lowers, i - 1, "<s>"), pad(lowers, i + 1, "</s>")
                 f.append(f"lw-1|lw={prev_lw}|{lw}")
@@ -356,6 +374,8 @@ class CRFEntityRecognizer(Pipe):
                 seen = mem[i]
                 if seen is None:
                     f.append("mem=unseen")
+                    # Headlines in capitals: fall back on the lowercase form's labels.
+                    f.extend("meml=" + x for x in memory_lower.get(lw, ("unseen",))[:2])
                 else:
                     f.extend("mem=" + x for x in seen)
                 for d in (-1, 1):
@@ -446,7 +466,8 @@ class CRFEntityRecognizer(Pipe):
             if dev is not None:
                 self._load_model_bytes(model, verify=False)
                 f = self._dev_f1(dev)
-            selection.append({"c1": c1, "c2": c2, "dev_f": f, "train_seconds": round(seconds, 1)})
+            selection.append({"c1": c1, "c2": c2, "dev_f": f, "train_seconds": round(seconds, 1),
+                              "iterations": getattr(self, "_last_iterations", None)})
             if best is None or (f is not None and f > best[0]):
                 best = (f if f is not None else -1.0, c1, c2, model)
         _, c1, c2, model = best
@@ -474,6 +495,8 @@ class CRFEntityRecognizer(Pipe):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.crfsuite")
             trainer.train(path)
+            log = trainer.logparser
+            self._last_iterations = len(log.iterations) if log is not None else None
             return Path(path).read_bytes()
 
     def _dev_f1(self, dev: List[Example]) -> float:
@@ -712,6 +735,34 @@ def _short_shape(shape: str) -> str:
     return _RUNS.sub(r"\1", shape)
 
 
+def _cap_runs(words: Sequence[str]) -> Dict[int, Tuple[int, int]]:
+    """Token index -> (start, end) of the maximal run of capitalised words it belongs to.
+
+    A run may hold lowercase connectors (of, de, van, ...) and "'s" only between two
+    capitalised words ("Bank of England", "Boatmen 's Bancshares").
+    """
+    connectors = {"of", "de", "van", "von", "der", "la", "le", "du", "del", "'s", "&", "and"}
+    caps = [w[:1].isupper() for w in words]
+    out: Dict[int, Tuple[int, int]] = {}
+    i, n = 0, len(words)
+    while i < n:
+        if not caps[i]:
+            i += 1
+            continue
+        j = i + 1
+        while j < n:
+            if caps[j]:
+                j += 1
+            elif words[j].lower() in connectors and j + 1 < n and caps[j + 1]:
+                j += 2
+            else:
+                break
+        for k in range(i, j):
+            out[k] = (i, j)
+        i = j
+    return out
+
+
 def _bucket(score: float) -> str:
     """Coarse confidence bucket for gazetteer features."""
     if score >= 0.9:
@@ -807,6 +858,7 @@ def _build_lexicon(docs: List[Doc], gold_tags: List[List[str]], features: Sequen
     seen = [Counter() for _ in range(n_folds)]
     capital = [Counter() for _ in range(n_folds)]
     labelled = [Counter() for _ in range(n_folds)]
+    labelled_lower = [Counter() for _ in range(n_folds)]
     sentences = []
     for doc, tags, fold in zip(docs, gold_tags, fold_of):
         for seg in _segments(doc):
@@ -815,7 +867,9 @@ def _build_lexicon(docs: List[Doc], gold_tags: List[List[str]], features: Sequen
             if "memory" in features:
                 for i, w in zip(seg, words):
                     tag = tags[i]
-                    labelled[fold][(w, "O" if tag == "O" else tag[2:])] += 1
+                    label = "O" if tag == "O" else tag[2:]
+                    labelled[fold][(w, label)] += 1
+                    labelled_lower[fold][(w.lower(), label)] += 1
             if "casing" in features:
                 alpha = [w for w in words if w[:1].isalpha()]
                 if len(alpha) >= 3 and sum(w.isupper() for w in alpha) >= 0.6 * len(alpha):
@@ -834,7 +888,8 @@ def _build_lexicon(docs: List[Doc], gold_tags: List[List[str]], features: Sequen
             return out
 
         return {"casing": _casing_buckets(total(seen), total(capital)),
-                "memory": _memory_features(total(labelled))}
+                "memory": _memory_features(total(labelled)),
+                "memory_lower": _memory_features(total(labelled_lower))}
 
     lexicon = stats(None)
     fold_stats = [stats(f) for f in range(n_folds)]
