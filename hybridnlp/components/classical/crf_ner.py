@@ -16,7 +16,6 @@ entity are strongly correlated, so multiplying them would count the same evidenc
 """
 
 import hashlib
-import json
 import os
 import re
 import struct
@@ -322,6 +321,10 @@ class CRFEntityRecognizer(Pipe):
                     f.append("hyphen")
                 if "." in w:
                     f.append("dot")
+                if w[:1] in "@#" and len(w) > 1:
+                    f.append("social=" + w[0])  # user mention or hashtag
+                if lw.startswith(("http:", "https:", "www.")):
+                    f.append("url")
                 if not any(c.isalnum() for c in w):
                     f.append("punct")
                 if len(w) > 1 and w[0].isupper() and any(c.isupper() for c in w[1:]) \
@@ -441,21 +444,17 @@ class CRFEntityRecognizer(Pipe):
                 {lab for spans in train_gz for *_, lab, _ in spans})
 
         xs, ys = [], []
-        for i, (doc, tags, gz) in enumerate(zip(docs, gold_tags, train_gz)):
+        for doc, tags, gz, fold in zip(docs, gold_tags, train_gz, fold_of):
             for seg in _segments(doc):
                 if seg:
-                    xs.append(self._featurize(doc, seg, gz, fold_stats[fold_of[i]]))
-                    ys.append([tags[i] for i in seg])
+                    xs.append(self._featurize(doc, seg, gz, fold_stats[fold]))
+                    ys.append([tags[k] for k in seg])
 
-        candidates = self.cfg["c_candidates"] or [[self.cfg["c1"], self.cfg["c2"]]]
-        dev = None
-        if dev_corpus is not None and len(candidates) > 1:
-            dev = list(dev_corpus(nlp)) if nlp is not None else list(dev_corpus)
-            if gazetteer_pipe is not None:
-                # Dev text is unseen by the gazetteer, so its plain output is what
-                # inference will see.
-                for eg in dev:
-                    gazetteer_pipe(eg.predicted)
+        dev = self._prepare_dev(dev_corpus, nlp) if dev_corpus is not None else None
+        # Candidates need dev data to choose between them; without it c1/c2 are used.
+        candidates = [[self.cfg["c1"], self.cfg["c2"]]]
+        if dev is not None and self.cfg["c_candidates"]:
+            candidates = self.cfg["c_candidates"]
         best = None
         selection = []
         for c1, c2 in candidates:
@@ -474,6 +473,20 @@ class CRFEntityRecognizer(Pipe):
         self.cfg["c1"], self.cfg["c2"] = c1, c2
         self.cfg["selection"] = selection
         self._load_model_bytes(model, verify=False)
+
+    def _prepare_dev(self, dev_corpus, nlp: Optional[Language]) -> List[Example]:
+        """Dev examples with the upstream pipes applied, as this pipe sees docs at inference."""
+        dev = list(dev_corpus(nlp))
+        upstream = []
+        if nlp is not None:
+            for name, pipe in nlp.pipeline:
+                if name == self.name:
+                    break
+                upstream.append(pipe)
+        for eg in dev:
+            for pipe in upstream:
+                pipe(eg.predicted)
+        return dev
 
     def _train(self, xs, ys, c1: float, c2: float) -> bytes:
         """Train one crfsuite model; returns the bytes of its model file."""
