@@ -89,6 +89,24 @@ def _reporting(initialize: Callable, name: str, bar) -> Callable:
     return wrapped
 
 
+def dev_score(nlp: Language, info: CorpusInfo) -> float:
+    """The weighted dev score spaCy's training loop selects checkpoints by."""
+    split = "dev" if "dev" in info.files else "train"
+    scores = nlp.evaluate(info.examples(split, nlp))
+    weights = nlp.config["training"]["score_weights"]
+    return sum((scores.get(key) or 0.0) * weight for key, weight in weights.items() if weight)
+
+
+def better_on_dev(last: Language, best: Language, info: CorpusInfo) -> Language:
+    """The final model or the best checkpoint, whichever scores higher on dev.
+
+    spaCy's loop only scores every ``eval_frequency`` steps, so the steps after the last
+    evaluation (all of them, when ``max_steps`` is below ``eval_frequency``) would otherwise
+    be thrown away.
+    """
+    return last if dev_score(last, info) > dev_score(best, info) else best
+
+
 def has_gradient_components(nlp: Language) -> bool:
     """Whether any pipe is updated by gradient steps (and so needs the training loop)."""
     return any(
@@ -131,7 +149,7 @@ def train(
             nlp, _ = train_loop(nlp, Path(tmp), use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
             best_dir = Path(tmp) / "model-best"
             if best_dir.exists():
-                nlp = util.load_model(best_dir)
+                nlp = better_on_dev(nlp, util.load_model(best_dir), info)
     train_seconds = time.perf_counter() - start
     # The progress callback is a training aid, not part of the saved pipeline's recipe.
     nlp.config["initialize"]["before_init"] = None
