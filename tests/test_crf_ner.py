@@ -7,6 +7,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from hybridnlp.components.classical.crf_ner import (
+    FEATURE_GROUPS,
     CRFEntityRecognizer,
     _bio_to_spans,
     _build_lexicon,
@@ -44,7 +45,8 @@ def ents(doc):
 @pytest.fixture
 def trained():
     nlp = spacy.blank("en")
-    nlp.add_pipe("crf_ner", config=FAST)
+    # Every feature group, so the clusters (off by default) are round-tripped too.
+    nlp.add_pipe("crf_ner", config={**FAST, "features": list(FEATURE_GROUPS)})
     nlp.initialize(lambda: make_examples(nlp))
     return nlp
 
@@ -53,6 +55,7 @@ def test_overfit_and_io(trained, tmp_path):
     nlp = trained
     crf = nlp.get_pipe("crf_ner")
     assert set(crf.labels) == {"PER", "LOC", "ORG"}
+    assert crf.lexicon["clusters"]["paris"] and crf.lexicon["memory"]["Paris"][0] == "LOC"
     texts = [" ".join(words) for words, _ in TRAIN]
     for (words, tags), text in zip(TRAIN, texts):
         doc = nlp(Doc(nlp.vocab, words=words))
@@ -70,7 +73,7 @@ def test_overfit_and_io(trained, tmp_path):
     assert after == before
 
     nlp2 = spacy.blank("en")
-    nlp2.add_pipe("crf_ner", config=FAST)
+    nlp2.add_pipe("crf_ner")
     nlp2.get_pipe("crf_ner").from_bytes(crf.to_bytes())
     after_bytes = [(ents(d), list(d.spans["crf_ner"].attrs["scores"])) for d in nlp2.pipe(texts)]
     assert after_bytes == before
@@ -339,3 +342,40 @@ def test_word_statistics_are_held_out_per_fold():
     assert "Zed" not in folds[0]["memory"] and "zed" not in folds[0]["casing"]
     assert folds[1]["memory"]["Zed"][0] == "PER"
     assert folds[0]["memory"]["the"][:2] == ["O", "O:all"]
+
+
+@spacy.registry.readers("crf_ner_test_dev_reader.v1")
+def _make_test_dev_reader():
+    return lambda nlp: make_examples(nlp, TRAIN[:3])
+
+
+def test_dev_corpus_from_initialize_config():
+    """The [initialize.components.crf_ner] block can hand over a registered dev reader."""
+    from spacy.util import load_config_from_str, load_model_from_config
+
+    config = load_config_from_str("""
+[nlp]
+lang = "en"
+pipeline = ["crf_ner"]
+
+[components]
+
+[components.crf_ner]
+factory = "crf_ner"
+max_iterations = 30
+c_candidates = [[0.0, 0.01], [5.0, 5.0]]
+
+[initialize]
+
+[initialize.components]
+
+[initialize.components.crf_ner]
+
+[initialize.components.crf_ner.dev_corpus]
+@readers = "crf_ner_test_dev_reader.v1"
+""")
+    nlp = load_model_from_config(config, auto_fill=True)
+    nlp.initialize(lambda: make_examples(nlp))
+    crf = nlp.get_pipe("crf_ner")
+    assert [s["dev_f"] is not None for s in crf.cfg["selection"]] == [True, True]
+    assert ents(nlp(Doc(nlp.vocab, words=TRAIN[0][0]))) == [(0, 2, "PER"), (3, 4, "LOC")]
