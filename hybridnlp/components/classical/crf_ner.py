@@ -239,8 +239,9 @@ class CRFEntityRecognizer(Pipe):
         spans = []
         n = len(tags)
         for start, end, label in _bio_to_spans(tags):
-            b_tag, i_tag = "B-" + label, "I-" + label
-            probs = [marginal(b_tag, start)]
+            i_tag = "I-" + label
+            # tags[start] is B-X, or I-X where a stray I-X opens a span (see _bio_to_spans).
+            probs = [marginal(tags[start], start)]
             probs.extend(marginal(i_tag, k) for k in range(start + 1, end))
             if end < n:
                 # The span must also stop here: the next token must not continue it.
