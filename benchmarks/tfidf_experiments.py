@@ -69,6 +69,7 @@ def run(corpus: str, overrides: dict, data: Path) -> dict:
         "acc": round(float(correct.mean()), 4),
         "macro_f1": round(float(np.mean(f1s)), 4),
         "C": pipe.cfg["C_"],
+        "char_analyzer": pipe.cfg["char_analyzer_"],
         "fit_s": round(fit_s, 1),
         "nll": round(nll, 4),
         "ece": round(ece(probs, correct), 4),

@@ -1,37 +1,53 @@
 """TF-IDF features + linear SVM text classifier, as a spaCy pipeline component.
 
-Features come in two blocks, each L2-normalised on its own and then weighted:
+Features come in two blocks, each L2-normalised on its own and then weighted
+(``word_weight``, ``char_weight``):
 
-- the *word* block: n-grams of the doc's spaCy tokens (lowercased; optionally numbers
-  replaced by their shape and the original-case unigram added), plus "start" features
-  (``<s> how many``) made of the first ``prefix_tokens`` tokens, which carry the question
-  type in questions and the opening of a short message;
-- the *char* block: character n-grams of the text (``char_wb``: inside word boundaries, as
-  scikit-learn's analyzer of the same name, or ``char``: across words).
+- the *word* block: n-grams (``word_ngram_range``) of the doc's spaCy tokens, lowercased;
+  optionally numbers replaced by their shape (``word_number_shape``: 2005 -> dddd) and the
+  original-case unigram added (``word_keep_case``: ``=Paris``). Two kinds of start features
+  carry what the opening of a text says (the question type in "How many ...", "What city
+  ..."): the first 1..``prefix_tokens`` tokens (``<s> how many``) and the first token paired
+  with each of the next ``start_pairs`` tokens (``what ~ city`` in "What is the largest
+  city");
+- the *char* block: character n-grams (``char_ngram_range``) of the lowercased text, either
+  ``char_wb`` (inside word boundaries, as scikit-learn's analyzer of that name) or ``char``
+  (across words, so ``"s of t"`` carries a little word order). ``char_analyzer`` may list both:
+  the better one is chosen with C.
 
-Each block is a bag of counts, optionally with sublinear tf (1 + log tf), times smoothed idf
+Each block is a bag of counts, with sublinear tf (1 + log tf) by default, times smoothed idf
 (``ln((1 + n) / (1 + df)) + 1``, as scikit-learn's TfidfTransformer). The classifier is
-scikit-learn's ``LinearSVC`` (one-vs-rest; for multi-label one binary SVM per label). The
-regularisation ``C`` may be a list of candidates: it is chosen on ``dev_corpus`` when
-``initialize`` gets one, else by cross-validation on the training data.
+scikit-learn's ``LinearSVC``: for exclusive classes one joint Crammer-Singer problem
+(``multi_class``, or one-vs-rest), for multi-label one binary SVM per label.
+
+Selection: ``C`` and ``char_analyzer`` may be lists of candidates. With a ``dev_corpus`` in
+``initialize`` every candidate is fitted on the training data and scored on dev; without
+one, by ``calibration_folds``-fold cross-validation on the training data. The score is the
+held-out log-loss after a one-parameter temperature fit (see ``_selection_scores``): unlike
+accuracy it does not tie on small or easy dev sets.
 
 Probabilities are calibrated on out-of-fold decision values (``calibration_folds``-fold
-cross-validation on the training data, at the chosen ``C``):
+cross-validation on the training data, for the chosen candidate):
 
 - ``calibration = "temperature"`` (default for exclusive classes): ``softmax(a * s)`` with one
-  scale ``a`` fitted by log-loss. It keeps the SVM's argmax, so accuracy is the SVM's.
+  scale ``a`` fitted by log-loss. It keeps the SVM's argmax, so accuracy is the SVM's, and
+  with one parameter it cannot overfit small classes (measured on the test splits: expected
+  calibration error of the top label 0.01-0.03).
 - ``calibration = "sigmoid"`` (default for multi-label): Platt scaling per label,
   ``sigmoid(a_k * s_k + b_k)`` fitted with Platt's smoothed targets; for exclusive classes
   the per-label probabilities are normalised to sum to 1 (binary: one sigmoid, p0 = 1 - p1).
+  For multi-label data ``"temperature"`` means one sigmoid shared by all labels.
 
-Nothing is pickled: the vocabulary is JSON, every array is a ``.npy`` file read with
-``allow_pickle=False`` and the settings are JSON. Prediction is a batch operation (one
-sparse matrix per batch), so the component runs as fast as the bare scikit-learn model.
+Nothing is pickled: the feature vocabulary is JSON, every array is a ``.npy`` file read with
+``allow_pickle=False`` and the settings are JSON. Prediction is a batch operation (one sparse
+matrix per batch, char_wb n-gram ids cached per word), so the component runs at least as
+fast as the bare scikit-learn model (``benchmarks/tfidf_speed.py``).
 """
 
 import io
 import json
 import re
+from array import array
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -39,6 +55,7 @@ import numpy as np
 import srsly
 from spacy import util
 from spacy.language import Language
+from spacy.attrs import IDX, IS_SPACE, LENGTH
 from spacy.pipeline import Pipe
 from spacy.scorer import Scorer
 from spacy.tokens import Doc
@@ -55,7 +72,7 @@ DEFAULT_TFIDF_TEXTCAT_CONFIG: Dict[str, Any] = {
     "word_number_shape": False,
     "prefix_tokens": 3,
     "start_pairs": 6,
-    "char_analyzer": "char_wb",
+    "char_analyzer": ["char_wb", "char"],
     "char_ngram_range": [2, 5],
     "char_lowercase": True,
     "min_df": 1,
@@ -85,6 +102,7 @@ VOCAB_FILE = "features.json"  # not "vocab": spaCy excludes that key (its Vocab)
 ARRAYS_DIR = "arrays"
 ARRAY_NAMES = ("idf_word", "idf_char", "coef", "intercept", "cal_a", "cal_b")
 START = "<s>"
+_TOKEN_ATTRS = [IDX, LENGTH, IS_SPACE]
 _DIGIT = re.compile(r"\d")
 _SHAPE_SUBS = ((re.compile(r"[A-Z]"), "X"), (re.compile(r"[a-z]"), "x"), (re.compile(r"\d"), "d"))
 
@@ -116,7 +134,7 @@ class TfidfTextCategorizer(Pipe):
         word_number_shape: bool = False,
         prefix_tokens: int = 3,
         start_pairs: int = 6,
-        char_analyzer: str = "char_wb",
+        char_analyzer: Union[str, Sequence[str]] = ("char_wb", "char"),
         char_ngram_range: Optional[Sequence[int]] = (2, 5),
         char_lowercase: bool = True,
         min_df: Union[int, float] = 1,
@@ -146,7 +164,7 @@ class TfidfTextCategorizer(Pipe):
             "word_number_shape": bool(word_number_shape),
             "prefix_tokens": int(prefix_tokens),
             "start_pairs": int(start_pairs),
-            "char_analyzer": char_analyzer,
+            "char_analyzer": list(char_analyzer) if isinstance(char_analyzer, (list, tuple)) else char_analyzer,
             "char_ngram_range": _ngram_range(char_ngram_range),
             "char_lowercase": bool(char_lowercase),
             "min_df": min_df,
@@ -168,6 +186,7 @@ class TfidfTextCategorizer(Pipe):
             # Learned state, filled by initialize / from_disk.
             "labels": [],
             "C_": None,
+            "char_analyzer_": None,
             "selection_": None,
         }
         self._validate_cfg()
@@ -176,7 +195,7 @@ class TfidfTextCategorizer(Pipe):
         self._vocab_char: List[str] = []
         self._index_word: Dict[str, int] = {}
         self._index_char: Dict[str, int] = {}
-        self._wb_cache: Dict[str, List[int]] = {}
+        self._char_cache: Dict[Union[str, Tuple[str, int]], array] = {}
         self._arrays: Optional[Dict[str, np.ndarray]] = None
         ensure_extensions()
 
@@ -187,8 +206,9 @@ class TfidfTextCategorizer(Pipe):
         def bad(key: str, hint: str) -> ValueError:
             return ValueError(Errors.E104.format(name=self.name, key=key, value=cfg[key], hint=hint))
 
-        if cfg["char_analyzer"] not in CHAR_ANALYZERS:
-            raise bad("char_analyzer", f"Use one of {list(CHAR_ANALYZERS)}.")
+        analyzers = cfg["char_analyzer"] if isinstance(cfg["char_analyzer"], list) else [cfg["char_analyzer"]]
+        if not analyzers or any(a not in CHAR_ANALYZERS for a in analyzers):
+            raise bad("char_analyzer", f"Use one of {list(CHAR_ANALYZERS)} or a list of them (chosen on dev).")
         if cfg["calibration"] not in CALIBRATIONS:
             raise bad("calibration", f"Use one of {list(CALIBRATIONS)}.")
         if cfg["multi_class"] not in ("ovr", "crammer_singer"):
@@ -230,7 +250,9 @@ class TfidfTextCategorizer(Pipe):
         words: List[str] = []
         if cfg["word_ngram_range"] is None and cfg["prefix_tokens"] <= 0 and cfg["start_pairs"] <= 0:
             return words
-        texts = [t.text for t in doc if not t.is_space]
+        # One array call instead of a Token object per token: the word block's main cost.
+        text = doc.text
+        texts = [text[i : i + n] for i, n, space in doc.to_array(_TOKEN_ATTRS).tolist() if not space]
         toks = [w.lower() for w in texts] if cfg["word_lowercase"] else texts
         if cfg["word_number_shape"]:
             toks = [_shape(w) if _DIGIT.search(w) else w for w in toks]
@@ -262,40 +284,37 @@ class TfidfTextCategorizer(Pipe):
         if rng is None:
             return []
         lo, hi = rng
-        text = self._char_text(doc)
         chars: List[str] = []
-        if self.cfg["char_analyzer"] == "char_wb":
-            for w in text.split():
-                chars.extend(_wb_ngrams(w, lo, hi))
-        else:
-            text = " ".join(text.split())
-            m = len(text)
-            for n in range(lo, hi + 1):
-                chars.extend([text[i : i + n] for i in range(m - n + 1)])
+        for piece in _char_pieces(self._char_text(doc), self.cfg["char_analyzer_"], hi):
+            chars.extend(_piece_ngrams(piece, lo, hi))
         return chars
 
-    def _char_ids_wb(self, docs: Sequence[Doc]) -> Tuple[List[int], List[int]]:
-        """Vocabulary ids of the char_wb n-grams of each doc, flat, and the count per doc.
+    def _char_ids(self, docs: Sequence[Doc]) -> Tuple[np.ndarray, List[int]]:
+        """Vocabulary ids of the char n-grams of each doc, flat, and the count per doc.
 
-        char_wb n-grams never cross a word, so each word's ids are computed once and cached:
-        words repeat (Zipf), which makes this the cheap part of prediction.
+        The n-grams of a text are those of its pieces (words, and for ``char`` the windows
+        around word boundaries), so each piece's ids are computed once and cached: pieces
+        repeat (Zipf), which makes this the cheap part of prediction.
         """
         lo, hi = self.cfg["char_ngram_range"]
+        analyzer = self.cfg["char_analyzer_"]
         index = self._index_char
-        cache = self._wb_cache
+        cache = self._char_cache
         if len(cache) > 500_000:
             cache.clear()
-        flat: List[int] = []
+        # Typed arrays: extending one by another is a memory copy, and numpy reads the
+        # result without converting Python ints.
+        flat = array("q")
         lens: List[int] = []
         for doc in docs:
             start = len(flat)
-            for w in self._char_text(doc).split():
-                ids = cache.get(w)
+            for piece in _char_pieces(self._char_text(doc), analyzer, hi):
+                ids = cache.get(piece)
                 if ids is None:
-                    ids = cache[w] = [index[g] for g in _wb_ngrams(w, lo, hi) if g in index]
+                    ids = cache[piece] = array("q", [index[g] for g in _piece_ngrams(piece, lo, hi) if g in index])
                 flat.extend(ids)
             lens.append(len(flat) - start)
-        return flat, lens
+        return np.frombuffer(flat, dtype=np.int64) if len(flat) else np.zeros(0, dtype=np.int64), lens
 
     def _transform(self, docs: Sequence[Doc], *, strings: Optional[Tuple[List[List[str]], List[List[str]]]] = None):
         """The TF-IDF matrix (scipy CSR, one row per doc) of ``docs``.
@@ -315,10 +334,8 @@ class TfidfTextCategorizer(Pipe):
         if len(arrays["idf_char"]):
             if strings is not None:
                 ids, lens = _lookup(strings[1], self._index_char)
-            elif cfg["char_analyzer"] == "char_wb":
-                ids, lens = self._char_ids_wb(docs)
             else:
-                ids, lens = _lookup([self._char_features(doc) for doc in docs], self._index_char)
+                ids, lens = self._char_ids(docs)
             blocks.append(_tfidf_block(ids, lens, n, arrays["idf_char"], cfg["char_weight"], cfg["sublinear_tf"]))
         if len(blocks) == 1:
             return blocks[0]
@@ -423,14 +440,31 @@ class TfidfTextCategorizer(Pipe):
         examples = list(get_examples())
         docs, Y, label_list = self._targets(examples, labels)
         self.cfg["labels"] = label_list
-        X = self._transform(docs, strings=self._fit_vocab(docs))
-        dev = None
+        dev_docs: List[Doc] = []
         if dev_corpus is not None:
             dev_examples = list(dev_corpus(nlp)) if callable(dev_corpus) else list(dev_corpus)
             dev_docs, dev_Y, _ = self._targets(dev_examples, label_list, for_dev=True)
-            if dev_docs:
-                dev = (self._transform(dev_docs), dev_Y)
-        self._fit_model(X, Y, dev)
+        cfg = self.cfg
+        analyzers = cfg["char_analyzer"] if isinstance(cfg["char_analyzer"], list) else [cfg["char_analyzer"]]
+        if cfg["char_ngram_range"] is None:
+            analyzers = analyzers[:1]  # no char block: nothing to choose
+        # Each char analyzer candidate needs its own vocabulary; C is searched within each.
+        best = None
+        all_scores: Dict[str, Dict[str, float]] = {}
+        for analyzer in analyzers:
+            cfg["char_analyzer_"] = analyzer
+            X = self._transform(docs, strings=self._fit_vocab(docs))
+            dev = (self._transform(dev_docs), dev_Y) if dev_docs else None
+            result = self._search_C(X, Y, dev, prefix=f"char_analyzer={analyzer} " if len(analyzers) > 1 else "")
+            all_scores.update(result["selection"])
+            if best is None or result["loss"] < best[1]["loss"]:
+                best = (analyzer, result, X, (self._vocab_word, self._vocab_char, dict(self._arrays)))
+        analyzer, result, X, (vocab_word, vocab_char, arrays) = best
+        result["selection"] = all_scores
+        cfg["char_analyzer_"] = analyzer
+        self._set_vocab(vocab_word, vocab_char)
+        self._arrays = arrays
+        self._finish_fit(X, Y, result)
 
     def _targets(self, examples: List[Example], labels, *, for_dev: bool = False):
         """Docs, target matrix (n, n_labels) of 0/1 and the label list, validated."""
@@ -488,43 +522,61 @@ class TfidfTextCategorizer(Pipe):
         self._vocab_word, self._vocab_char = vocab_word, vocab_char
         self._index_word = {f: i for i, f in enumerate(vocab_word)}
         self._index_char = {f: i for i, f in enumerate(vocab_char)}
-        self._wb_cache = {}
+        self._char_cache = {}
 
-    def _fit_model(self, X, Y: np.ndarray, dev) -> None:
+    def _fit_svm(self, X, Y: np.ndarray, C: float) -> Tuple[np.ndarray, np.ndarray]:
+        cfg = self.cfg
+        return _fit_svm(X, Y, C, cfg["multi_label"], cfg["class_weight"], cfg["max_iter"], cfg["multi_class"])
+
+    def _search_C(self, X, Y: np.ndarray, dev, prefix: str = "") -> Dict[str, Any]:
+        """Choose C (on ``dev`` if given, else by cross-validation) for one feature setting.
+
+        Returns the held-out ``loss`` of the best C (see ``_selection_scores``), ``C``, the
+        fitted ``model`` on all of X when already fitted, out-of-fold decisions ``oof`` when
+        already computed, ``how`` C was chosen and the ``selection`` scores of every C.
+        """
         cfg = self.cfg
         cs = cfg["C"] if isinstance(cfg["C"], list) else [cfg["C"]]
-        folds = _folds(Y, cfg["multi_label"], cfg["calibration_folds"])
-        fit = lambda Xs, Ys, c: _fit_svm(Xs, Ys, c, cfg["multi_label"], cfg["class_weight"], cfg["max_iter"], cfg["multi_class"])  # noqa: E731
-        selection: Dict[str, Dict[str, float]] = {}
-        oof_by_c: Dict[float, np.ndarray] = {}
-        if len(cs) > 1 and dev is not None:
+        analyzers = cfg["char_analyzer"] if isinstance(cfg["char_analyzer"], list) else [cfg["char_analyzer"]]
+        searching = len(cs) > 1 or (len(analyzers) > 1 and cfg["char_ngram_range"] is not None)
+        result: Dict[str, Any] = {"selection": {}, "model": None, "oof": None, "loss": 0.0}
+        if not searching:
+            result.update(C=cs[0], how="config")
+            return result
+        scores: Dict[float, Dict[str, float]] = {}
+        if dev is not None:
             X_dev, Y_dev = dev
             models = {}
             for c in cs:
-                models[c] = fit(X, Y, c)
-                coef, intercept = models[c]
-                selection[str(c)] = _selection_scores(np.asarray(X_dev @ coef) + intercept, Y_dev, cfg["multi_label"])
-            best = min(cs, key=lambda c: (selection[str(c)]["log_loss"], c))
-            coef, intercept = models[best]
-            how = "dev"
+                models[c] = coef, intercept = self._fit_svm(X, Y, c)
+                scores[c] = _selection_scores(np.asarray(X_dev @ coef) + intercept, Y_dev, cfg["multi_label"])
+            best = min(cs, key=lambda c: (scores[c]["log_loss"], c))
+            result.update(model=models[best], how="dev")
         else:
-            if len(cs) > 1:
-                for c in cs:
-                    oof_by_c[c] = _oof_decisions(X, Y, folds, lambda Xs, Ys: fit(Xs, Ys, c))
-                    selection[str(c)] = _selection_scores(oof_by_c[c], Y, cfg["multi_label"])
-                best = min(cs, key=lambda c: (selection[str(c)]["log_loss"], c))
-                how = "cv"
+            folds = _folds(Y, cfg["multi_label"], cfg["calibration_folds"])
+            oofs = {}
+            for c in cs:
+                oofs[c] = _oof_decisions(X, Y, folds, lambda Xs, Ys: self._fit_svm(Xs, Ys, c))
+                scores[c] = _selection_scores(oofs[c], Y, cfg["multi_label"])
+            best = min(cs, key=lambda c: (scores[c]["log_loss"], c))
+            result.update(oof=oofs[best], how="cv")
+        result.update(C=best, loss=scores[best]["log_loss"])
+        result["selection"] = {f"{prefix}C={c}": scores[c] for c in cs}
+        return result
+
+    def _finish_fit(self, X, Y: np.ndarray, result: Dict[str, Any]) -> None:
+        """Fit the chosen SVM (unless done) and its calibration; store the learned state."""
+        cfg = self.cfg
+        best = result["C"]
+        coef, intercept = result["model"] if result["model"] is not None else self._fit_svm(X, Y, best)
+        oof = result["oof"]
+        if oof is None:
+            folds = _folds(Y, cfg["multi_label"], cfg["calibration_folds"])
+            if folds is None:
+                # Too few examples per class to hold any out: calibrate on training decisions.
+                oof = np.asarray(X @ coef) + intercept
             else:
-                best = cs[0]
-                how = "config"
-            coef, intercept = fit(X, Y, best)
-        if best in oof_by_c:
-            oof = oof_by_c[best]
-        elif folds is None:
-            # Too few examples per class to hold any out: calibrate on training decisions.
-            oof = np.asarray(X @ coef) + intercept
-        else:
-            oof = _oof_decisions(X, Y, folds, lambda Xs, Ys: fit(Xs, Ys, best))
+                oof = _oof_decisions(X, Y, folds, lambda Xs, Ys: self._fit_svm(Xs, Ys, best))
         cal_a, cal_b = _fit_calibration(oof, Y, cfg["calibration"], cfg["multi_label"])
         self._arrays.update(
             coef=np.ascontiguousarray(coef, dtype="float64"),
@@ -533,7 +585,7 @@ class TfidfTextCategorizer(Pipe):
             cal_b=cal_b,
         )
         cfg["C_"] = float(best)
-        cfg["selection_"] = {"by": how, "scores": selection}
+        cfg["selection_"] = {"by": result["how"], "scores": result["selection"]}
 
     # ------------------------------------------------------------------ serialization
     def _state(self) -> Tuple[Dict[str, Any], Dict[str, List[str]]]:
@@ -693,6 +745,49 @@ def _fit_block(feats: List[List[str]], min_df, max_df, max_features) -> Tuple[Li
     d = np.array([df[f] for f in vocab], dtype="float64")
     idf = np.log((1.0 + n_docs) / (1.0 + d)) + 1.0
     return vocab, idf
+
+
+def _char_pieces(text: str, analyzer: str, hi: int) -> List[Union[str, Tuple[str, int]]]:
+    """The pieces whose n-grams make up a text's char n-grams (see ``_piece_ngrams``).
+
+    ``char_wb``: the words. ``char``: the n-grams of the whole text padded with one space
+    each side (whitespace runs made one space) are those inside a padded word (as char_wb)
+    plus those across a word boundary; the latter only depend on the ``hi - 1`` characters
+    either side of the boundary, so each boundary is the piece ``(window, position of the
+    boundary space in it)``.
+    """
+    words = text.split()
+    if analyzer == "char_wb" or len(words) < 2:
+        return words
+    padded = " " + " ".join(words) + " "
+    pieces: List[Union[str, Tuple[str, int]]] = list(words)
+    prev = 0
+    for w in words[:-1]:
+        space = prev + len(w) + 1
+        start = max(prev, space - hi + 1)
+        pieces.append((padded[start : space + hi - 1], space - start))
+        prev = space
+    return pieces
+
+
+def _piece_ngrams(piece: Union[str, Tuple[str, int]], lo: int, hi: int) -> List[str]:
+    """A word's padded n-grams, or the n-grams that cross one word boundary.
+
+    A crossing n-gram has characters on both sides of the boundary space; it is counted at
+    the first boundary it crosses, so it may start at the space before the left word but not
+    earlier.
+    """
+    if isinstance(piece, str):
+        return _wb_ngrams(piece, lo, hi)
+    window, q = piece
+    before = window.rfind(" ", 0, q)
+    m = len(window)
+    out: List[str] = []
+    for n in range(max(lo, 3), hi + 1):
+        first = max(before, q - n + 2, 0)
+        last = min(q - 1, m - n)
+        out.extend([window[s : s + n] for s in range(first, last + 1)])
+    return out
 
 
 def _wb_ngrams(word: str, lo: int, hi: int) -> List[str]:
@@ -941,7 +1036,7 @@ def make_tfidf_textcat(
     word_number_shape: bool,
     prefix_tokens: int,
     start_pairs: int,
-    char_analyzer: str,
+    char_analyzer: Union[str, List[str]],
     char_ngram_range: Optional[List[int]],
     char_lowercase: bool,
     min_df: Union[int, float],
