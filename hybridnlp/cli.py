@@ -10,6 +10,7 @@ from typing import Dict, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import Errors
@@ -59,7 +60,7 @@ def scores_table(title: str, scores: Dict) -> Table:
             value = scores[key]
             table.add_row(key, f"{value:,.0f}" if key in ("words_per_second", "docs_per_second", "n_docs") else f"{value:.4f}")
     for label, prf in sorted((scores.get("ents_per_type") or {}).items()):
-        table.add_row(f"ents_f[{label}]", f"{prf['f']:.4f}")
+        table.add_row(escape(f"ents_f[{label}]"), f"{prf['f']:.4f}")
     return table
 
 
