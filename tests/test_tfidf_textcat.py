@@ -325,3 +325,50 @@ def test_untrained_component_round_trips(tmp_path):
     pipe = loaded.get_pipe("textcat")
     assert isinstance(pipe, TfidfTextCategorizer) and not pipe.is_initialized
     assert pipe.cfg["word_ngram_range"] == [1, 3]
+
+
+@pytest.mark.parametrize("lo,hi", [(2, 5), (3, 6), (2, 2), (1, 4)])
+def test_char_pieces_give_exactly_the_ngrams_of_the_padded_text(lo, hi):
+    from collections import Counter
+
+    from hybridnlp.components.classical.tfidf_textcat import _char_pieces, _piece_ngrams
+
+    for text in ["", "a", "ab  c", "what is the largest city ?", " x y z ", "a bb a bb ccc dddd e"]:
+        got = Counter(g for piece in _char_pieces(text, "char", hi) for g in _piece_ngrams(piece, lo, hi))
+        padded = " " + " ".join(text.split()) + " " if text.split() else ""
+        expected = Counter(padded[i : i + n] for n in range(lo, hi + 1) for i in range(len(padded) - n + 1))
+        if lo == 1:  # single spaces: one per padded word (documented), not one per gap
+            got.pop(" ", None), expected.pop(" ", None)
+        assert got == expected, text
+
+
+@pytest.mark.parametrize("analyzer", ["char_wb", "char"])
+def test_cached_prediction_path_matches_fitting_path(analyzer):
+    nlp = make_nlp(C=1.0, char_analyzer=analyzer)
+    train = exclusive_examples(nlp)
+    nlp.initialize(lambda: train)
+    pipe = nlp.get_pipe("textcat")
+    docs = [nlp.make_doc(t) for t, _ in TRAIN_EXCLUSIVE]
+    strings = ([pipe._word_features(d) for d in docs], [pipe._char_features(d) for d in docs])
+    fitted = pipe._transform(docs, strings=strings)
+    cached = pipe._transform(docs)
+    cached_again = pipe._transform(docs)  # now from the filled cache
+    assert (fitted != cached).nnz == 0 and (cached != cached_again).nnz == 0
+
+
+def test_labels_argument_fixes_order():
+    nlp = make_nlp(C=1.0)
+    train = exclusive_examples(nlp)
+    nlp.get_pipe("textcat").initialize(lambda: train, nlp=nlp, labels=["NUM", "LOC", "HUM"])
+    assert nlp.get_pipe("textcat").labels == ("NUM", "LOC", "HUM")
+    assert list(nlp("Who wrote Dracula ?").cats) == ["NUM", "LOC", "HUM"]
+    assert predicted_label(nlp("Who wrote Dracula ?")) == "HUM"
+
+
+def test_source_and_set_doc_cats():
+    nlp = make_nlp(C=1.0, source="tfidf", set_doc_cats=False)
+    train = exclusive_examples(nlp)
+    nlp.initialize(lambda: train)
+    doc = nlp("Where is the Eiffel tower ?")
+    assert doc.cats == {}
+    assert predicted_label(doc, "tfidf") == "LOC"
