@@ -143,7 +143,7 @@ class TfidfTextCategorizer(Pipe):
         sublinear_tf: bool = True,
         word_weight: float = 1.0,
         char_weight: float = 1.0,
-        C: Union[float, Sequence[float]] = 1.0,
+        C: Union[float, Sequence[float]] = (0.1, 0.2, 0.5, 1.0, 2.0),
         class_weight: Optional[str] = None,
         multi_class: str = "crammer_singer",
         max_iter: int = 2000,
@@ -158,14 +158,14 @@ class TfidfTextCategorizer(Pipe):
         self.vocab = vocab
         self.name = name
         self.cfg: Dict[str, Any] = {
-            "word_ngram_range": _ngram_range(word_ngram_range),
+            "word_ngram_range": _ngram_range(word_ngram_range, "word_ngram_range", name),
             "word_lowercase": bool(word_lowercase),
             "word_keep_case": bool(word_keep_case),
             "word_number_shape": bool(word_number_shape),
             "prefix_tokens": int(prefix_tokens),
             "start_pairs": int(start_pairs),
             "char_analyzer": list(char_analyzer) if isinstance(char_analyzer, (list, tuple)) else char_analyzer,
-            "char_ngram_range": _ngram_range(char_ngram_range),
+            "char_ngram_range": _ngram_range(char_ngram_range, "char_ngram_range", name),
             "char_lowercase": bool(char_lowercase),
             "min_df": min_df,
             "max_df": max_df,
@@ -706,7 +706,7 @@ class TfidfTextCategorizer(Pipe):
 
 
 # ---------------------------------------------------------------------- helpers
-def _ngram_range(value: Optional[Sequence[int]]) -> Optional[List[int]]:
+def _ngram_range(value: Optional[Sequence[int]], key: str, name: str) -> Optional[List[int]]:
     """``[lo, hi]`` or None for "block off" (also written as ``[0, 0]``)."""
     if value is None:
         return None
@@ -714,7 +714,8 @@ def _ngram_range(value: Optional[Sequence[int]]) -> Optional[List[int]]:
     if lo <= 0 and hi <= 0:
         return None
     if lo < 1 or hi < lo:
-        raise ValueError(Errors.E104.format(name="tfidf_textcat", key="ngram_range", value=value, hint="Use [lo, hi] with 1 <= lo <= hi, or null to switch the block off."))
+        hint = "Use [lo, hi] with 1 <= lo <= hi, or null to switch the block off."
+        raise ValueError(Errors.E104.format(name=name, key=key, value=value, hint=hint))
     return [lo, hi]
 
 
@@ -1057,7 +1058,25 @@ def make_tfidf_textcat(
     set_doc_cats: bool,
     scorer: Optional[Callable],
 ) -> TfidfTextCategorizer:
-    """Build a TF-IDF + LinearSVC text classifier (see ``TfidfTextCategorizer``)."""
+    """Build a TF-IDF + LinearSVC text classifier (see the module docstring for the model).
+
+    word_ngram_range ([lo, hi] or null), word_lowercase, word_keep_case, word_number_shape,
+        prefix_tokens, start_pairs: the word block.
+    char_analyzer ("char_wb", "char" or a list of candidates), char_ngram_range, char_lowercase:
+        the char block.
+    min_df, max_df, max_features, sublinear_tf: as scikit-learn's TfidfVectorizer, per block.
+    word_weight, char_weight: scale of each L2-normalised block.
+    C (number or list of candidates), class_weight (null or "balanced"), multi_class ("ovr"
+        or "crammer_singer"), max_iter: LinearSVC.
+    multi_label: one binary SVM per label, independent probabilities; else exclusive classes
+        whose probabilities sum to 1.
+    threshold: the multi-label scorer's cut-off.
+    calibration: "temperature" or "sigmoid"; null picks temperature for exclusive classes and
+        sigmoid for multi-label. calibration_folds: folds for calibration and for choosing
+        candidates without a dev corpus.
+    source: key in ``doc._.hybrid_cats`` (default: the component's name); set_doc_cats: also
+        write ``doc.cats``. scorer: null for spaCy's category scorer.
+    """
     return TfidfTextCategorizer(
         nlp.vocab,
         name,
