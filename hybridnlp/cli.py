@@ -42,7 +42,7 @@ def train(
     from .training import train as train_pipeline
 
     info = resolve_corpus(corpus)
-    overrides = parse_config_overrides(ctx.args)
+    overrides = parse_config_overrides(list(ctx.args))
     console.print(f"Training [bold]{profile}[/] on [bold]{info.name}[/] ({info.task}) -> {output}")
     nlp = train_pipeline(profile, info, output, overrides=overrides, gpu_id=gpu_id)
     seconds = nlp.meta["hybridnlp"]["train_seconds"]

@@ -246,3 +246,24 @@ def test_bench_reports_a_missing_split(workdir, app):
     [run] = json.loads((out / "results.json").read_text())["runs"]
     assert run["status"] == "skipped" and "E004" in run["reason"]
     assert not (out / "models").exists()  # nothing was trained for a split that is not there
+
+
+def test_bench_passes_config_overrides_to_every_trained_system(workdir):
+    """Extra ``--section.key value`` arguments reach training, as with ``spacy train``, and
+    are part of the recorded command."""
+    import spacy
+
+    from hybridnlp.cli import app as main_app
+
+    out = workdir / "out_overrides"
+    result = CliRunner().invoke(
+        main_app,
+        ["bench", "--corpus", str(workdir / "reviews"), "--systems", "fast", "--output", str(out),
+         "--no-memory", *FAST_OPTIONS, "--components.tfidf_textcat.source", "svm"],
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["command"].endswith("--components.tfidf_textcat.source svm")
+    [run] = results["runs"]
+    doc = spacy.load(run["model_path"])("a short review")
+    assert set(doc._.hybrid_cats) == {"svm"}

@@ -82,7 +82,7 @@ def bench(
     settings = BenchSettings(split=split, batch_size=batch_size, threads=threads, n_resamples=n_resamples,
                              seed=seed, rounds=rounds, speed_docs=speed_docs, latency_docs=latency_docs,
                              limit=limit, gpu_id=gpu_id, measure_memory=memory, verbose=verbose,
-                             overrides=parse_config_overrides(ctx.args))
+                             overrides=parse_config_overrides(list(ctx.args)))  # it consumes the list
     command = command_line(ctx)
     try:
         results = run_bench(_split(corpus), _split(systems), output, models=models, settings=settings,
