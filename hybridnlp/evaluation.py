@@ -6,7 +6,7 @@ scored the same way. Score names are spaCy's (``cats_macro_f``, ``ents_f``, ...)
 """
 
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.scorer import Scorer
@@ -32,7 +32,7 @@ def run_pipeline(
     *,
     batch_size: int = 256,
     progress: Optional[str] = None,
-) -> (List[Doc], float):
+) -> Tuple[List[Doc], float]:
     """Run ``nlp.pipe`` over the examples' inputs; return the docs and seconds taken."""
     inputs = pipeline_inputs(examples)
     stream = nlp.pipe(inputs, batch_size=batch_size)
