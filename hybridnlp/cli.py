@@ -72,12 +72,16 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON."),
     batch_size: int = typer.Option(256, "--batch-size", help="Batch size for nlp.pipe."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to run on; -1 for CPU."),
+    n_sents: Optional[int] = typer.Option(
+        None, "--n-sents", min=1,
+        help="NER: corpus sentences per doc. Default: as the pipeline was trained ([corpora.dev] n_sents)."),
 ):
     """Score a trained pipeline on a corpus split: a table, and JSON with spaCy's score names."""
     import spacy
 
     from .corpora import resolve_corpus
     from .evaluation import evaluate as evaluate_pipeline
+    from .evaluation import read_eval_examples, trained_n_sents
 
     if not (model / "config.cfg").exists():
         raise typer.BadParameter(Errors.E202.format(path=model))
@@ -85,12 +89,14 @@ def evaluate(
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
     info = resolve_corpus(corpus)
-    examples = info.examples(split, nlp)
+    examples = read_eval_examples(nlp, info, split, n_sents)
     scores = evaluate_pipeline(nlp, examples, batch_size=batch_size, progress=f"{info.name}/{split}")
     console.print(scores_table(f"{model} on {info.name}/{split}", scores))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": str(model), "corpus": info.name, "split": split, "scores": scores}
+        if info.task == "ner":
+            payload["n_sents"] = n_sents or trained_n_sents(nlp)
         output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf8")
         console.print(f"Wrote {output}")
 

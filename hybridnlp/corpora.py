@@ -406,15 +406,40 @@ def iter_conll(path: PathLike, *, scheme: Optional[str] = None,
                             rows[0].line)
 
 
+def _conll_example(nlp: Language, sents: Sequence[ConllSentence]) -> Example:
+    """One Example from consecutive sentences: tokens joined by single spaces, the
+    sentence boundaries set on the reference (``doc.sents``), entities offset."""
+    words: List[str] = []
+    sent_starts: List[bool] = []
+    ents: List[Span3] = []
+    for sent in sents:
+        offset = len(words)
+        words.extend(sent.tokens)
+        sent_starts.extend([True] + [False] * (len(sent.tokens) - 1))
+        ents.extend((start + offset, end + offset, label) for start, end, label in sent.spans)
+    spaces = [True] * (len(words) - 1) + [False]
+    predicted = Doc(nlp.vocab, words=words, spaces=spaces)
+    reference = Doc(nlp.vocab, words=words, spaces=spaces, sent_starts=sent_starts)
+    reference.ents = [Span(reference, start, end, label=label) for start, end, label in ents]
+    return Example(predicted, reference)
+
+
 def _conll_examples(path: Path, nlp: Language, scheme: Optional[str],
-                    strict: bool) -> Iterator[Example]:
+                    strict: bool, n_sents: int = 1) -> Iterator[Example]:
+    group: List[ConllSentence] = []
     for sent in iter_conll(path, scheme=scheme, strict=strict):
-        spaces = [True] * (len(sent.tokens) - 1) + [False]
-        predicted = Doc(nlp.vocab, words=sent.tokens, spaces=spaces)
-        reference = Doc(nlp.vocab, words=sent.tokens, spaces=spaces)
-        reference.ents = [Span(reference, start, end, label=label)
-                          for start, end, label in sent.spans]
-        yield Example(predicted, reference)
+        group.append(sent)
+        if len(group) >= n_sents:
+            yield _conll_example(nlp, group)
+            group = []
+    if group:
+        yield _conll_example(nlp, group)
+
+
+def _check_n_sents(n_sents: int) -> int:
+    if isinstance(n_sents, bool) or not isinstance(n_sents, int) or n_sents < 1:
+        raise ValueError(Errors.E015.format(value=n_sents))
+    return n_sents
 
 
 # ----------------------------------------------------------------------------- JSONL
@@ -521,19 +546,26 @@ def _docbin_examples(path: Path, nlp: Language) -> Iterator[Example]:
 
 def iter_examples(path: PathLike, nlp: Language, *, scheme: Optional[str] = None,
                   strict: bool = False,
-                  labels: Optional[Iterable[str]] = None) -> Iterator[Example]:
+                  labels: Optional[Iterable[str]] = None,
+                  n_sents: int = 1) -> Iterator[Example]:
     """Stream the :class:`spacy.training.Example` objects of one corpus file.
 
     The format follows from the suffix (.conll/.iob/.bio, .jsonl, .spacy). ``scheme`` and
     ``strict`` apply to CoNLL files (see :func:`iter_conll`: invalid tag sequences are
-    repaired as conlleval does unless ``strict``). ``labels`` adds categories that get 0.0
-    in JSONL references besides those seen in the file. Raises CorpusError (file:line) on
+    repaired as conlleval does unless ``strict``). ``n_sents`` groups that many consecutive
+    CoNLL sentences into one doc (like ``spacy convert -n``), so a model reads each
+    sentence with its neighbours as context; entity scores do not depend on it, since no
+    entity crosses a sentence boundary. ``labels`` adds categories that get 0.0 in JSONL
+    references besides those seen in the file. Raises CorpusError (file:line) on
     malformed input.
     """
     path = _require_file(path)
     fmt = _file_format(path)
+    _check_n_sents(n_sents)
     if fmt == "conll":
-        return _conll_examples(path, nlp, scheme, strict)
+        return _conll_examples(path, nlp, scheme, strict, n_sents)
+    if n_sents != 1:
+        raise ValueError(Errors.E016.format(path=path, value=n_sents))
     if fmt == "jsonl":
         return _jsonl_examples(path, nlp, labels)
     return _docbin_examples(path, nlp)
@@ -541,16 +573,19 @@ def iter_examples(path: PathLike, nlp: Language, *, scheme: Optional[str] = None
 
 def read_examples(path: PathLike, nlp: Language, *, scheme: Optional[str] = None,
                   strict: bool = False,
-                  labels: Optional[Iterable[str]] = None) -> List[Example]:
+                  labels: Optional[Iterable[str]] = None,
+                  n_sents: int = 1) -> List[Example]:
     """Read all examples of one corpus file into a list (see :func:`iter_examples`).
 
     CoNLL: predicted doc = the tokens, reference doc has ``doc.ents``; invalid tag
     sequences are repaired as conlleval does (an ``I-X`` that does not continue an ``X``
     entity starts a new entity) unless ``strict=True``, which raises with file:line.
     JSONL: reference ``doc.cats`` has 1.0 for the text's labels and 0.0 for every other
-    label seen in the file. DocBin: the stored docs are the references.
+    label seen in the file. DocBin: the stored docs are the references. ``n_sents``
+    groups consecutive CoNLL sentences into one doc (see :func:`iter_examples`).
     """
-    return list(iter_examples(path, nlp, scheme=scheme, strict=strict, labels=labels))
+    return list(iter_examples(path, nlp, scheme=scheme, strict=strict, labels=labels,
+                              n_sents=n_sents))
 
 
 # ----------------------------------------------------------------------------- writers
@@ -765,12 +800,14 @@ class CorpusReader:
     every call, streaming unless ``shuffle`` is set."""
 
     def __init__(self, path: Optional[PathLike], *, limit: int = 0, shuffle: bool = False,
-                 strict: bool = False, scheme: Optional[str] = None) -> None:
+                 strict: bool = False, scheme: Optional[str] = None,
+                 n_sents: int = 1) -> None:
         self.path = Path(path) if path is not None else None
         self.limit = limit
         self.shuffle = shuffle
         self.strict = strict
         self.scheme = normalize_scheme(scheme)
+        self.n_sents = _check_n_sents(n_sents)
         self.paths = self._find_paths(self.path) if self.path is not None else []
 
     @staticmethod
@@ -791,7 +828,8 @@ class CorpusReader:
     def _iter(self, nlp: Language) -> Iterator[Example]:
         count = 0
         for path in self.paths:
-            for example in iter_examples(path, nlp, scheme=self.scheme, strict=self.strict):
+            for example in iter_examples(path, nlp, scheme=self.scheme, strict=self.strict,
+                                         n_sents=self.n_sents):
                 if self.limit >= 1 and count >= self.limit:
                     return
                 yield example
@@ -808,14 +846,16 @@ class CorpusReader:
 
 @spacy.registry.readers("hybridnlp.Corpus.v1")
 def create_corpus_reader(path: Optional[Path], limit: int = 0, shuffle: bool = False,
-                         strict: bool = False,
-                         scheme: Optional[str] = None) -> Callable[[Language], Iterable[Example]]:
+                         strict: bool = False, scheme: Optional[str] = None,
+                         n_sents: int = 1) -> Callable[[Language], Iterable[Example]]:
     """spaCy reader for CoNLL, JSONL and DocBin files (``@readers = "hybridnlp.Corpus.v1"``).
 
     Returns a callable ``nlp -> Iterator[Example]`` like ``spacy.Corpus.v1``. ``limit``
     keeps the first N examples (0 = all), ``shuffle`` shuffles them on every call,
     ``strict``/``scheme`` as in :func:`iter_conll` (invalid tag sequences are repaired as
-    conlleval does unless ``strict``). A ``path`` of None (an unset ``paths.dev``) yields no
-    examples; a missing file raises at once.
+    conlleval does unless ``strict``). ``n_sents`` groups that many consecutive CoNLL
+    sentences into one doc (``limit`` then counts docs). A ``path`` of None (an unset
+    ``paths.dev``) yields no examples; a missing file raises at once.
     """
-    return CorpusReader(path, limit=limit, shuffle=shuffle, strict=strict, scheme=scheme)
+    return CorpusReader(path, limit=limit, shuffle=shuffle, strict=strict, scheme=scheme,
+                        n_sents=n_sents)

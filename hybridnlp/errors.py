@@ -34,6 +34,10 @@ class Errors(metaclass=_Codes):
     E013 = ("Cannot write {what} {index} to '{path}': {problem}.")
     E014 = ("Corpus file '{path}' does not exist. Check the path (or --paths.train / "
             "--paths.dev on the command line).")
+    E015 = ("n_sents must be a whole number of sentences >= 1 (got {value!r}); 1 keeps one "
+            "sentence per doc.")
+    E016 = ("n_sents = {value} groups sentences of CoNLL files only; '{path}' is not one. "
+            "Leave n_sents at 1 for JSONL and DocBin corpora.")
 
     # Components
     E100 = ("Component '{name}' is not initialized: it has no fitted model. Call "
@@ -96,6 +100,8 @@ class Errors(metaclass=_Codes):
             "must be non-empty strings). Fix the label in the training data or in 'labels'.")
     E507 = ("Component '{name}' is already initialized; cannot add label '{label}'. Pass all "
             "labels to initialize (or add them before it), then train again.")
+    E508 = ("learn_rate_scale must be a positive number (got {value!r}); 1.0 trains the head "
+            "at the optimizer's rate.")
 
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "

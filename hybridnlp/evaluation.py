@@ -14,6 +14,24 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 
+def trained_n_sents(nlp: Language) -> int:
+    """How many corpus sentences the pipeline read as one doc when it was trained and
+    selected: ``n_sents`` of its ``[corpora.dev]`` reader (1 when unset). Evaluating with
+    the same grouping scores the model on the inputs it was tuned for."""
+    dev = (nlp.config.get("corpora") or {}).get("dev") or {}
+    value = dev.get("n_sents", 1) if hasattr(dev, "get") else 1
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
+
+
+def read_eval_examples(nlp: Language, info, split: str, n_sents: Optional[int] = None) -> List[Example]:
+    """The examples of ``info``'s ``split`` as ``nlp`` should read them: NER corpora grouped
+    into docs of ``n_sents`` sentences (default: :func:`trained_n_sents`), text
+    classification corpora one text per doc."""
+    if info.task != "ner":
+        return info.examples(split, nlp)
+    return info.examples(split, nlp, n_sents=n_sents or trained_n_sents(nlp))
+
+
 def pipeline_inputs(examples: Sequence[Example]) -> List:
     """What a user would feed the pipeline: raw text for text classification (so the
     tokenizer is timed too), the corpus's own tokens for pre-tokenized NER corpora."""

@@ -20,6 +20,7 @@ from spacy.language import Language
 from spacy.util import registry
 
 from .corpora import CorpusInfo, resolve_corpus
+from .evaluation import read_eval_examples
 from .profiles import resolve_profile
 
 
@@ -92,7 +93,7 @@ def _reporting(initialize: Callable, name: str, bar) -> Callable:
 def dev_score(nlp: Language, info: CorpusInfo) -> float:
     """The weighted dev score spaCy's training loop selects checkpoints by."""
     split = "dev" if "dev" in info.files else "train"
-    scores = nlp.evaluate(info.examples(split, nlp))
+    scores = nlp.evaluate(read_eval_examples(nlp, info, split))
     weights = nlp.config["training"]["score_weights"]
     return sum((scores.get(key) or 0.0) * weight for key, weight in weights.items() if weight)
 

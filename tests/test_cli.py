@@ -48,6 +48,14 @@ def test_train_evaluate_and_load(tmp_path, corpus, primary):
         assert "accuracy" in scores and "cats_micro_f" in scores
     else:
         assert {"ents_p", "ents_r", "ents_per_type"} <= set(scores)
+        # NER is scored the way the pipeline was trained (one sentence per doc here) unless
+        # --n-sents groups sentences into larger docs.
+        assert json.loads(scores_file.read_text())["n_sents"] == 1
+        result = runner.invoke(app, ["evaluate", str(model), "--corpus", str(corpus), "--n-sents", "3",
+                                     "--output", str(scores_file)])
+        assert result.exit_code == 0, result.output
+        grouped = json.loads(scores_file.read_text())
+        assert grouped["n_sents"] == 3 and 0.0 <= grouped["scores"]["ents_f"] <= 1.0
 
     import spacy
 
@@ -98,3 +106,17 @@ def test_unknown_profile_and_missing_model(tmp_path):
     result = runner.invoke(app, ["evaluate", str(tmp_path), "--corpus", str(TINY_NER)])
     assert result.exit_code != 0
     assert "E202" in result.output
+
+
+def test_trained_n_sents_reads_the_dev_reader_of_the_config():
+    from types import SimpleNamespace
+
+    from hybridnlp.evaluation import trained_n_sents
+
+    def pipeline(dev):
+        return SimpleNamespace(config={"corpora": {"dev": dev}} if dev is not None else {})
+
+    assert trained_n_sents(pipeline({"@readers": "hybridnlp.Corpus.v1", "path": None, "n_sents": 10})) == 10
+    assert trained_n_sents(pipeline({"@readers": "spacy.Corpus.v1", "path": None})) == 1
+    assert trained_n_sents(pipeline(None)) == 1
+    assert trained_n_sents(pipeline({"n_sents": "${vars.n}"})) == 1

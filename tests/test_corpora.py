@@ -448,3 +448,39 @@ def test_real_corpora_counts(nlp):
     dev = banking.examples("dev", nlp)
     assert len(dev) == 1000
     assert all(sum(eg.reference.cats.values()) == 1.0 for eg in dev)
+
+
+# ----------------------------------------------------------------------------- n_sents
+
+
+def test_conll_n_sents_groups_consecutive_sentences(tmp_path, nlp):
+    path = write(tmp_path / "train.conll", conll_text(SENTENCES, TAGS["iob2"]))
+    grouped = read_examples(path, nlp, n_sents=2)
+    assert len(grouped) == 2  # 2 + the 1 left over
+    first = grouped[0].reference
+    assert [t.text for t in first] == SENTENCES[0] + SENTENCES[1]
+    assert [s.text for s in first.sents] == [" ".join(SENTENCES[0]), " ".join(SENTENCES[1])]
+    offset = len(SENTENCES[0])
+    assert ents_of(grouped[:1]) == [ENTITIES[0] + [(s + offset, e + offset, l) for s, e, l in ENTITIES[1]]]
+    assert ents_of(grouped[1:]) == [ENTITIES[2]]
+    # The predicted side has the same tokens and no annotation.
+    assert [t.text for t in grouped[0].predicted] == [t.text for t in first]
+    assert not grouped[0].predicted.has_annotation("ENT_IOB")
+    # Through the registered reader: one doc of all three sentences, every entity kept.
+    examples = list(create_corpus_reader(path, n_sents=3)(nlp))
+    assert len(examples) == 1 and len(examples[0].reference.ents) == sum(map(len, ENTITIES))
+    # limit counts docs.
+    assert len(list(create_corpus_reader(path, n_sents=2, limit=1)(nlp))) == 1
+
+
+def test_n_sents_errors(tmp_path, nlp):
+    conll = write(tmp_path / "train.conll", conll_text(SENTENCES, TAGS["iob2"]))
+    jsonl = write(tmp_path / "train.jsonl", '{"text": "hi", "label": "greet"}\n')
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_sents must be"):
+            read_examples(conll, nlp, n_sents=bad)
+    with pytest.raises(ValueError, match="n_sents must be"):
+        create_corpus_reader(conll, n_sents=0)
+    with pytest.raises(ValueError, match="CoNLL files only"):
+        read_examples(jsonl, nlp, n_sents=2)
+    assert len(read_examples(jsonl, nlp, n_sents=1)) == 1

@@ -186,3 +186,29 @@ def test_paired_test_on_entities(ner_examples, nlp):
     p = paired_test(ner_doc_counts(perfect), ner_doc_counts(system), "ents_f", n_resamples=500)
     assert p < 0.01
     assert paired_test(ner_doc_counts(system), ner_doc_counts(system), "ents_f", n_resamples=200) == 1.0
+
+
+def test_ner_counts_are_per_sentence_whatever_the_doc_size(nlp):
+    """A corpus read one sentence per doc or several per doc gives the same rows (one per
+    sentence), so systems trained with different n_sents can be paired."""
+    sents = [("Anna met Bob".split(), [(0, 1, "PER"), (2, 3, "PER")], [(0, 1, "PER")]),
+             ("in New York".split(), [(1, 3, "LOC")], [(1, 3, "LOC"), (0, 1, "ORG")]),
+             ("nothing".split(), [], [])]
+    one_per_doc = [ner_example(nlp, words, gold, pred) for words, gold, pred in sents]
+    words, gold, pred, starts = [], [], [], []
+    for sent_words, sent_gold, sent_pred in sents:
+        offset = len(words)
+        words += sent_words
+        starts += [True] + [False] * (len(sent_words) - 1)
+        gold += [(s + offset, e + offset, l) for s, e, l in sent_gold]
+        pred += [(s + offset, e + offset, l) for s, e, l in sent_pred]
+    reference = Doc(nlp.vocab, words=words, sent_starts=starts)
+    reference.ents = [Span(reference, s, e, label=l) for s, e, l in gold]
+    predicted = Doc(nlp.vocab, words=words)
+    predicted.ents = [Span(predicted, s, e, label=l) for s, e, l in pred]
+    grouped = ner_doc_counts([Example(predicted, reference)])
+    single = ner_doc_counts(one_per_doc)
+    assert grouped.n_docs == single.n_docs == 3
+    assert grouped.labels == single.labels
+    np.testing.assert_array_equal(grouped.counts, single.counts)
+    assert point_scores(grouped) == point_scores(single)

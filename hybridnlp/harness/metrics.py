@@ -55,28 +55,43 @@ class DocCounts:
         return DocCounts(self.kind, list(labels), counts, self.correct, self.multi_label)
 
 
+def _sentence_ids(doc) -> np.ndarray:
+    """Sentence index of every token of a reference doc (all 0 without sentence boundaries)."""
+    ids = np.zeros(len(doc), dtype="int64")
+    if len(doc) and doc.has_annotation("SENT_START"):
+        starts = np.array([token.is_sent_start is True for token in doc])
+        starts[0] = False
+        ids = np.cumsum(starts)
+    return ids
+
+
 def ner_doc_counts(examples: Iterable[Example]) -> DocCounts:
-    """Strict entity counts per document and type, as ``spacy.scorer.get_ner_prf`` counts.
+    """Strict entity counts per reference sentence and type, as ``spacy.scorer.get_ner_prf``
+    counts.
 
     A predicted entity is a true positive when a gold entity has the same label and the
     same (aligned) start and end; predictions over tokens whose gold annotation is missing
     are ignored; documents without entity annotation count nothing (but are still
-    documents, so they are resampled like the rest).
+    units, so they are resampled like the rest). The unit of resampling is the sentence
+    when the reference doc has sentence boundaries (one row per sentence, in order), else
+    the doc: so systems that read a corpus in docs of different sizes (``n_sents``) are
+    still compared unit by unit.
     """
     per_doc: List[Dict[str, List[int]]] = []
     labels: Dict[str, None] = {}
     for eg in examples:
-        doc_counts: Dict[str, List[int]] = {}
-        per_doc.append(doc_counts)
+        sent_ids = _sentence_ids(eg.y)
+        units: List[Dict[str, List[int]]] = [{} for _ in range(int(sent_ids[-1]) + 1 if len(sent_ids) else 1)]
+        per_doc.extend(units)
         if not eg.y.has_annotation("ENT_IOB"):
             continue
         golds = {(e.label_, e.start, e.end) for e in eg.y.ents}
         align_x2y = eg.alignment.x2y
         for pred_ent in eg.x.ents:
-            row = doc_counts.setdefault(pred_ent.label_, [0, 0, 0])
-            labels.setdefault(pred_ent.label_)
             indices = align_x2y[pred_ent.start : pred_ent.end]
             if len(indices):
+                row = units[sent_ids[indices[0]]].setdefault(pred_ent.label_, [0, 0, 0])
+                labels.setdefault(pred_ent.label_)
                 g_span = eg.y[indices[0] : indices[-1] + 1]
                 if all(token.ent_iob != 0 for token in g_span):
                     key = (pred_ent.label_, indices[0], indices[-1] + 1)
@@ -85,8 +100,8 @@ def ner_doc_counts(examples: Iterable[Example]) -> DocCounts:
                         golds.remove(key)
                     else:
                         row[FP] += 1
-        for label, _, _ in golds:
-            doc_counts.setdefault(label, [0, 0, 0])[FN] += 1
+        for label, start, _ in golds:
+            units[sent_ids[start]].setdefault(label, [0, 0, 0])[FN] += 1
             labels.setdefault(label)
     return DocCounts("ents", sorted(labels), _to_array(per_doc, sorted(labels)))
 

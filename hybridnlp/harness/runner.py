@@ -367,7 +367,7 @@ class Bench:
         per-document counts, or None when it is skipped (``run`` then says why)."""
         import spacy
 
-        from ..evaluation import pipeline_inputs, run_pipeline, score_docs
+        from ..evaluation import pipeline_inputs, read_eval_examples, run_pipeline, score_docs, trained_n_sents
         from ..profiles import resolve_profile
         from ..training import train
         from .cost import measure_latency, measure_throughput, sample_evenly, serving_memory, size_on_disk_mb
@@ -408,7 +408,9 @@ class Bench:
         run["train_seconds"] = meta.get("train_seconds")
         run["size_mb"] = size_on_disk_mb(model_path)
 
-        examples = info.examples(settings.split, nlp)
+        examples = read_eval_examples(nlp, info, settings.split)
+        if info.task == "ner":
+            run["n_sents"] = trained_n_sents(nlp)
         if settings.limit:
             examples = examples[: settings.limit]
         docs, seconds = run_pipeline(nlp, examples, batch_size=settings.batch_size,
