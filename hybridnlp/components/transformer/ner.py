@@ -38,6 +38,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from ...errors import Errors
 from ..outputs import write_spans
 from .bio import bio_tags, biluo_to_bio, decode_bio
+from ._update import check_learn_rate_scale, finish_update_scaled
 from .textcat import require_upstream_transformer
 
 DEFAULT_MODEL_CONFIG = """
@@ -85,12 +86,18 @@ class TransformerEntityRecognizer(TrainablePipe):
         source: Optional[str] = None,
         set_ents: bool = True,
         scorer: Optional[Callable] = None,
+        learn_rate_scale: float = 1.0,
     ) -> None:
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg: Dict = {"labels": [], "source": source, "set_ents": set_ents}
+        self.cfg: Dict = {
+            "labels": [],
+            "source": source,
+            "set_ents": set_ents,
+            "learn_rate_scale": check_learn_rate_scale(learn_rate_scale),
+        }
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -172,6 +179,10 @@ class TransformerEntityRecognizer(TrainablePipe):
         losses[self.name] += loss
         return losses
 
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the head's weights, at ``learn_rate_scale`` times the optimizer's rate."""
+        finish_update_scaled(self.model, sgd, self.cfg.get("learn_rate_scale", 1.0))
+
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, List]:
         """Cross-entropy against the gold BIO tags and its gradient w.r.t. the softmax input.
 
@@ -229,6 +240,7 @@ class TransformerEntityRecognizer(TrainablePipe):
         "source": None,
         "set_ents": True,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+        "learn_rate_scale": 1.0,
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
@@ -239,6 +251,7 @@ def make_trf_ner(
     source: Optional[str],
     set_ents: bool,
     scorer: Optional[Callable],
+    learn_rate_scale: float,
 ) -> TransformerEntityRecognizer:
     """Entity recognizer head on a shared ``transformer`` component, one confidence per entity.
 
@@ -246,8 +259,11 @@ def make_trf_ner(
         features -> softmax).
     source: key in ``doc.spans``; defaults to the component name.
     set_ents: also write the entities to ``doc.ents``.
+    learn_rate_scale: multiplies the learning rate for the head's own weights (the
+        transformer's weights keep the base rate).
     """
     return TransformerEntityRecognizer(
-        nlp.vocab, model, name, source=source, set_ents=set_ents, scorer=scorer
+        nlp.vocab, model, name, source=source, set_ents=set_ents, scorer=scorer,
+        learn_rate_scale=learn_rate_scale,
     )
 

@@ -26,10 +26,11 @@ from spacy.pipeline.textcat_multilabel import MultiLabel_TextCategorizer
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.vocab import Vocab
-from thinc.api import Config, Model
+from thinc.api import Config, Model, Optimizer
 
 from ...errors import Errors
 from ..outputs import write_cats
+from ._update import check_learn_rate_scale, finish_update_scaled
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -114,6 +115,10 @@ class _HybridCatsMixin:
         for i, doc in enumerate(docs):
             write_cats(doc, self.source, {label: float(scores[i, j]) for j, label in enumerate(self.labels)})
 
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the head's weights, at ``learn_rate_scale`` times the optimizer's rate."""
+        finish_update_scaled(self.model, sgd, self.cfg.get("learn_rate_scale", 1.0))
+
     def initialize(
         self,
         get_examples: Callable[[], Iterable[Example]],
@@ -139,9 +144,11 @@ class TransformerTextCategorizer(_HybridCatsMixin, TextCategorizer):
         threshold: float = 0.0,
         scorer: Optional[Callable] = None,
         source: Optional[str] = None,
+        learn_rate_scale: float = 1.0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self.cfg["source"] = source
+        self.cfg["learn_rate_scale"] = check_learn_rate_scale(learn_rate_scale)
 
 
 class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCategorizer):
@@ -156,9 +163,11 @@ class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCate
         threshold: float = 0.5,
         scorer: Optional[Callable] = None,
         source: Optional[str] = None,
+        learn_rate_scale: float = 1.0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self.cfg["source"] = source
+        self.cfg["learn_rate_scale"] = check_learn_rate_scale(learn_rate_scale)
 
 
 @Language.factory(
@@ -169,6 +178,7 @@ class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCate
         "model": DEFAULT_MODEL,
         "scorer": {"@scorers": "spacy.textcat_scorer.v2"},
         "source": None,
+        "learn_rate_scale": 1.0,
     },
     default_score_weights=SCORE_WEIGHTS,
 )
@@ -179,6 +189,7 @@ def make_trf_textcat(
     threshold: float,
     scorer: Optional[Callable],
     source: Optional[str],
+    learn_rate_scale: float,
 ) -> TransformerTextCategorizer:
     """Exclusive text classification head on a shared ``transformer`` component.
 
@@ -186,9 +197,13 @@ def make_trf_textcat(
         token vectors into a softmax layer.
     threshold: unused for exclusive classes (kept for spaCy's textcat API).
     source: key in ``doc._.hybrid_cats``; defaults to the component name.
+    learn_rate_scale: multiplies the learning rate for the head's own weights (the
+        transformer's weights keep the base rate); > 1 lets a freshly initialized output
+        layer keep pace with a pretrained encoder.
     """
     return TransformerTextCategorizer(
-        nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source
+        nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source,
+        learn_rate_scale=learn_rate_scale,
     )
 
 
@@ -200,6 +215,7 @@ def make_trf_textcat(
         "model": DEFAULT_MULTILABEL_MODEL,
         "scorer": {"@scorers": "spacy.textcat_multilabel_scorer.v2"},
         "source": None,
+        "learn_rate_scale": 1.0,
     },
     default_score_weights=SCORE_WEIGHTS,
 )
@@ -210,13 +226,18 @@ def make_trf_textcat_multilabel(
     threshold: float,
     scorer: Optional[Callable],
     source: Optional[str],
+    learn_rate_scale: float,
 ) -> MultiLabelTransformerTextCategorizer:
     """Multi-label text classification head on a shared ``transformer`` component.
 
     model: docs -> (n_docs, n_labels) independent probabilities (logistic outputs).
     threshold: probability at which a label counts as predicted when scoring.
     source: key in ``doc._.hybrid_cats``; defaults to the component name.
+    learn_rate_scale: multiplies the learning rate for the head's own weights (the
+        transformer's weights keep the base rate); > 1 lets a freshly initialized output
+        layer keep pace with a pretrained encoder.
     """
     return MultiLabelTransformerTextCategorizer(
-        nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source
+        nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source,
+        learn_rate_scale=learn_rate_scale,
     )
