@@ -15,8 +15,10 @@ Why not the alternatives:
   separate overlap-resolution step to produce ``doc.ents``; for flat, non-overlapping
   entities (CoNLL, WNUT) token classification is the standard strong baseline, costs one
   linear layer per token, and its decoding yields non-overlapping spans directly.
-* Casing features matter because the default encoder (all-MiniLM-L6-v2) is uncased: "Apple"
-  and "apple" reach it as the same wordpieces. Token vectors are mean-pooled over each
+* Casing features are there because the default encoder (all-MiniLM-L6-v2) is uncased:
+  "Apple" and "apple" reach it as the same wordpieces. Measured gain so far is small: CoNLL-2003
+  dev entity F1 after 420 steps was 0.8995 with them and 0.8950 without (one run each, H100
+  sweep in benchmarks/gpu/). Token vectors are mean-pooled over each
   token's wordpieces, so tokens split into several pieces still get one vector.
 
 Outputs follow hybridnlp's contract: ``doc.spans[source]`` (``attrs["scores"]`` holds one
