@@ -17,7 +17,6 @@ from typing import Any, Callable, Dict, Optional, Union
 
 from spacy import util
 from spacy.language import Language
-from spacy.schemas import ConfigSchemaTraining
 from spacy.util import registry
 
 from .corpora import CorpusInfo, resolve_corpus
@@ -109,37 +108,6 @@ def better_on_dev(last: Language, best: Language, info: CorpusInfo) -> Language:
     return last if dev_score(last, info) > dev_score(best, info) else best
 
 
-MAX_STEPS_REF = "${training.max_steps}"
-
-
-def fit_schedule_to_run(nlp: Language) -> Optional[int]:
-    """End the learning-rate schedule where the run ends.
-
-    The profiles decay the rate to 0 at ``total_steps = ${training.max_steps}``; on a small
-    corpus ``max_epochs`` ends the run first (trec6: ~300 of 700 steps), which would stop
-    training at a high rate. When the schedule is tied to ``max_steps`` this way and
-    ``max_epochs`` comes first, ``total_steps`` becomes ``max_epochs`` times the number of
-    batches in one epoch of the train corpus (counted with the config's batcher). Returns
-    the new ``total_steps``, or None when the config is left as it is.
-    """
-    training = nlp.config["training"]
-    schedule = (training.get("optimizer") or {}).get("learn_rate")
-    if not isinstance(schedule, dict) or schedule.get("total_steps") != MAX_STEPS_REF:
-        return None
-    config = nlp.config.interpolate()
-    T = registry.resolve(config["training"], schema=ConfigSchemaTraining)
-    max_steps, max_epochs = T["max_steps"], T["max_epochs"]
-    if max_epochs < 1:
-        return None
-    train_corpus = util.resolve_dot_names(config, [T["train_corpus"]])[0]
-    per_epoch = sum(1 for _ in T["batcher"](list(train_corpus(nlp))))
-    run_steps = max_epochs * per_epoch
-    if max_steps > 0 and run_steps >= max_steps:
-        return None
-    schedule["total_steps"] = run_steps
-    return run_steps
-
-
 def has_gradient_components(nlp: Language) -> bool:
     """Whether any pipe is updated by gradient steps (and so needs the training loop)."""
     return any(
@@ -177,12 +145,8 @@ def train(
     nlp = init_nlp(config, use_gpu=gpu_id)
     output = Path(output)
     if has_gradient_components(nlp):
-        sink = io.StringIO() if quiet else sys.stdout
-        total_steps = fit_schedule_to_run(nlp)
-        if total_steps is not None:
-            print(f"Learning rate decays to 0 at step {total_steps}: max_epochs ends the run "
-                  f"before max_steps", file=sink)
         with tempfile.TemporaryDirectory(prefix="hybridnlp-train-") as tmp:
+            sink = io.StringIO() if quiet else sys.stdout
             nlp, _ = train_loop(nlp, Path(tmp), use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
             best_dir = Path(tmp) / "model-best"
             if best_dir.exists():
