@@ -89,6 +89,7 @@ def evaluate(
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
     info = resolve_corpus(corpus)
+    n_sents = n_sents or trained_n_sents(nlp)
     examples = read_eval_examples(nlp, info, split, n_sents)
     scores = evaluate_pipeline(nlp, examples, batch_size=batch_size, progress=f"{info.name}/{split}")
     console.print(scores_table(f"{model} on {info.name}/{split}", scores))
@@ -96,7 +97,7 @@ def evaluate(
         output.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": str(model), "corpus": info.name, "split": split, "scores": scores}
         if info.task == "ner":
-            payload["n_sents"] = n_sents or trained_n_sents(nlp)
+            payload["n_sents"] = n_sents
         output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf8")
         console.print(f"Wrote {output}")
 

@@ -18,8 +18,7 @@ def trained_n_sents(nlp: Language) -> int:
     """How many corpus sentences the pipeline read as one doc when it was trained and
     selected: ``n_sents`` of its ``[corpora.dev]`` reader (1 when unset). Evaluating with
     the same grouping scores the model on the inputs it was tuned for."""
-    dev = (nlp.config.get("corpora") or {}).get("dev") or {}
-    value = dev.get("n_sents", 1) if hasattr(dev, "get") else 1
+    value = ((nlp.config.get("corpora") or {}).get("dev") or {}).get("n_sents", 1)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
 
 

@@ -408,9 +408,10 @@ class Bench:
         run["train_seconds"] = meta.get("train_seconds")
         run["size_mb"] = size_on_disk_mb(model_path)
 
-        examples = read_eval_examples(nlp, info, settings.split)
+        n_sents = trained_n_sents(nlp)
+        examples = read_eval_examples(nlp, info, settings.split, n_sents)
         if info.task == "ner":
-            run["n_sents"] = trained_n_sents(nlp)
+            run["n_sents"] = n_sents
         if settings.limit:
             examples = examples[: settings.limit]
         docs, seconds = run_pipeline(nlp, examples, batch_size=settings.batch_size,
