@@ -102,6 +102,19 @@ class Errors(metaclass=_Codes):
             "labels to initialize (or add them before it), then train again.")
     E508 = ("learn_rate_scale must be a positive number (got {value!r}); 1.0 trains the head "
             "at the optimizer's rate.")
+    E509 = ("Component '{name}' has linear_probe > 0 but no transformer to read features from: "
+            "call initialize with nlp= and a 'transformer' component before it in the pipeline, "
+            "or set linear_probe = 0.")
+    E510 = ("linear_probe must be a whole number of training examples >= 0 (got {value!r}); 0 "
+            "starts the output layer from zeros.")
+    E511 = ("Component '{name}' has no sources to fuse: put span predictors (rule_ner, crf_ner, "
+            "trf_ner, ...) before it in the pipeline, list their sources in 'sources', and "
+            "call initialize with nlp=.")
+    E512 = ("Component '{name}' cannot learn fusion weights: of {n} candidate spans on the "
+            "examples, {n_right} were right. Fit it on held-out examples with gold entities "
+            "(dev_corpus) after the sources are trained.")
+    E513 = ("Component '{name}': doc.spans['{source}'] has no confidence per span "
+            "(attrs['scores']). Only fuse sources that follow hybridnlp's span contract.")
 
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "

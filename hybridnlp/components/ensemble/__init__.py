@@ -1,0 +1,1 @@
+"""Ensemblers: components that read several sources' outputs and write the final ones."""

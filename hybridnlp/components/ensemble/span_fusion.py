@@ -1,0 +1,351 @@
+"""``span_fusion``: fuse the scored spans of several entity recognizers into final entities.
+
+Every span predictor in hybridnlp writes ``doc.spans[source]`` with one confidence per span.
+This component reads those sources, scores every candidate span (any span a source proposed)
+with a logistic regression over the sources' confidences, and keeps the most probable
+non-overlapping candidates above ``threshold``. It writes ``doc.spans[key]`` (default
+``"hybrid"``) with the fused probability in ``attrs["scores"]`` and, per span, the sources
+that proposed it in ``attrs["sources"]`` (provenance is part of the output), and ``doc.ents``.
+
+The weights are fitted in ``initialize`` on held-out examples (``dev_corpus``), never on the
+sources' own training data: a CRF or a gazetteer is nearly always right on the text it was
+fitted on, and fusion weights learned there would trust it blindly. The features of a
+candidate with label L are, for each source: its confidence (0 when it did not propose the
+span), its log-odds (the scale on which a logistic regression multiplies the evidence of
+independent sources) and whether it proposed it; each source's confidence for L separately (sources differ
+by type: a CRF may be the better MISC tagger, the transformer the better ORG one); a bias per
+label; and the share of sources that agree. A label no dev span had gets the shared features
+only. The weights are plain numbers saved as JSON.
+"""
+
+import json
+import math
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy
+import srsly
+from spacy.language import Language
+from spacy.pipeline import Pipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_get_examples
+from spacy.util import minibatch
+
+from ...errors import Errors
+from ..classical.rule_ner import rule_ner_score
+from ..outputs import write_spans
+
+FORMAT_VERSION = 1
+# Confidences are clipped to [_CLIP, 1 - _CLIP] before taking log-odds.
+_CLIP = 1e-4
+# (start, end, label) -> {source: confidence}
+Candidates = Dict[Tuple[int, int, str], Dict[str, float]]
+FusedSpan = Tuple[int, int, str, float, List[str]]
+
+
+class SpanFusion(Pipe):
+    """Fuses ``doc.spans[source]`` of several span predictors; see the module docstring."""
+
+    def __init__(
+        self,
+        vocab,
+        name: str = "span_fusion",
+        *,
+        sources: Sequence[str] = (),
+        key: str = "hybrid",
+        set_ents: bool = True,
+        threshold: float = 0.5,
+        regularization: float = 1.0,
+    ) -> None:
+        self.vocab = vocab
+        self.name = name
+        if not isinstance(key, str) or not key:
+            raise ValueError(Errors.E104.format(name=name, key="key", value=key, hint="Give a non-empty span key."))
+        if not 0.0 < float(threshold) < 1.0:
+            raise ValueError(Errors.E104.format(name=name, key="threshold", value=threshold,
+                                                hint="Use a probability between 0 and 1 (exclusive)."))
+        if not float(regularization) > 0.0:
+            raise ValueError(Errors.E104.format(name=name, key="regularization", value=regularization,
+                                                hint="Use a positive number (scikit-learn's C)."))
+        self.cfg: Dict[str, Any] = {
+            "sources": list(sources),
+            "key": key,
+            "set_ents": bool(set_ents),
+            "threshold": float(threshold),
+            "regularization": float(regularization),
+            "labels": [],
+            "weights": None,
+            "bias": None,
+            "n_fit": 0,
+        }
+        self.scorer = partial(rule_ner_score, source=key, set_ents=bool(set_ents))
+
+    # ---- properties ------------------------------------------------------------------
+
+    @property
+    def sources(self) -> List[str]:
+        return list(self.cfg["sources"])
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def is_initialized(self) -> bool:
+        return self.cfg["weights"] is not None
+
+    def weights_by_feature(self) -> Dict[str, float]:
+        """The fitted weights by feature name (for inspection), plus ``"bias"``."""
+        if not self.is_initialized:
+            raise ValueError(Errors.E100.format(name=self.name))
+        names = self._feature_names()
+        out = dict(zip(names, self.cfg["weights"]))
+        out["bias"] = self.cfg["bias"]
+        return out
+
+    # ---- features ---------------------------------------------------------------------
+
+    def _feature_names(self) -> List[str]:
+        sources, labels = self.cfg["sources"], self.cfg["labels"]
+        names = [f"{s}:confidence" for s in sources] + [f"{s}:proposed" for s in sources]
+        names += [f"{s}:log_odds" for s in sources]
+        names += [f"{s}:confidence:{label}" for s in sources for label in labels]
+        names += [f"label:{label}" for label in labels]
+        names.append("agreement")
+        return names
+
+    def _candidates(self, doc: Doc) -> Candidates:
+        """Every span some source proposed, with each proposing source's confidence."""
+        found: Candidates = {}
+        for source in self.cfg["sources"]:
+            if source not in doc.spans:
+                continue  # e.g. a component the cascade skipped for this doc
+            group = doc.spans[source]
+            scores = group.attrs.get("scores")
+            if scores is None or len(scores) != len(group):
+                raise ValueError(Errors.E513.format(name=self.name, source=source))
+            for span, score in zip(group, scores):
+                votes = found.setdefault((span.start, span.end, span.label_), {})
+                votes[source] = max(float(score), votes.get(source, 0.0))
+        return found
+
+    def _featurize(self, candidates: Candidates) -> numpy.ndarray:
+        sources, labels = self.cfg["sources"], self.cfg["labels"]
+        n_s, n_l = len(sources), len(labels)
+        label_index = {label: j for j, label in enumerate(labels)}
+        X = numpy.zeros((len(candidates), 3 * n_s + n_s * n_l + n_l + 1), dtype="float64")
+        for row, ((_, _, label), votes) in enumerate(candidates.items()):
+            j = label_index.get(label)
+            for i, source in enumerate(sources):
+                if source in votes:
+                    conf = votes[source]
+                    X[row, i] = conf
+                    X[row, n_s + i] = 1.0
+                    clipped = min(max(conf, _CLIP), 1.0 - _CLIP)
+                    X[row, 2 * n_s + i] = math.log(clipped / (1.0 - clipped))
+                    if j is not None:
+                        X[row, 3 * n_s + i * n_l + j] = conf
+            if j is not None:
+                X[row, 3 * n_s + n_s * n_l + j] = 1.0
+            X[row, -1] = len(votes) / max(n_s, 1)
+        return X
+
+    def _probabilities(self, candidates: Candidates) -> numpy.ndarray:
+        if not candidates:
+            return numpy.zeros(0)
+        z = self._featurize(candidates) @ numpy.asarray(self.cfg["weights"]) + self.cfg["bias"]
+        return 1.0 / (1.0 + numpy.exp(-z))
+
+    # ---- prediction -------------------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> List[List[FusedSpan]]:
+        """Fused spans ``(start, end, label, probability, sources)`` per doc; docs untouched."""
+        if not self.is_initialized:
+            raise ValueError(Errors.E100.format(name=self.name))
+        threshold = self.cfg["threshold"]
+        out = []
+        for doc in docs:
+            candidates = self._candidates(doc)
+            probs = self._probabilities(candidates)
+            keys = list(candidates)
+            taken = numpy.zeros(len(doc), dtype=bool)
+            chosen: List[FusedSpan] = []
+            # Most probable first (ties: longer, then earlier), never overlapping.
+            order = sorted(range(len(keys)), key=lambda i: (-probs[i], keys[i][0] - keys[i][1], keys[i][0]))
+            for i in order:
+                if probs[i] < threshold:
+                    break
+                start, end, label = keys[i]
+                if taken[start:end].any():
+                    continue
+                taken[start:end] = True
+                voters = [s for s in self.cfg["sources"] if s in candidates[keys[i]]]
+                chosen.append((start, end, label, float(probs[i]), voters))
+            out.append(sorted(chosen))
+        return out
+
+    def set_annotations(self, docs: Iterable[Doc], fused: List[List[FusedSpan]]) -> None:
+        """Write ``doc.spans[key]`` (``attrs["scores"]``, ``attrs["sources"]``) and ``doc.ents``."""
+        for doc, spans in zip(docs, fused):
+            group = write_spans(doc, self.cfg["key"], [s[:4] for s in spans], set_ents=self.cfg["set_ents"])
+            group.attrs["sources"] = [list(s[4]) for s in spans]
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.set_annotations([doc], self.predict([doc]))
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        for batch in minibatch(stream, size=batch_size):
+            batch = list(batch)
+            self.set_annotations(batch, self.predict(batch))
+            yield from batch
+
+    # ---- fitting ------------------------------------------------------------------------
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        dev_corpus: Optional[Callable[[Language], Iterable[Example]]] = None,
+    ) -> None:
+        """Fit the fusion weights on ``dev_corpus`` (a reader ``nlp -> examples``), or on
+        ``get_examples()`` when none is given (then pass held-out examples yourself).
+
+        The pipes before this one (trained already) annotate the examples' text first. With
+        ``sources`` empty, every span predictor before this one is a source.
+        """
+        from sklearn.linear_model import LogisticRegression
+        from tqdm import tqdm
+
+        validate_get_examples(get_examples, "SpanFusion.initialize")
+        upstream = self._upstream(nlp)
+        if not self.cfg["sources"]:
+            self.cfg["sources"] = [s for _, pipe in upstream if (s := _span_source(nlp, pipe)) is not None]
+            if not self.cfg["sources"]:
+                raise ValueError(Errors.E511.format(name=self.name))
+        examples = list(dev_corpus(nlp) if dev_corpus is not None else get_examples())
+        docs = [eg.predicted.copy() for eg in examples]
+        with tqdm(total=len(upstream), desc=f"{self.name}: sources", unit="pipe", leave=False) as bar:
+            for _, pipe in upstream:
+                docs = list(pipe.pipe(docs)) if hasattr(pipe, "pipe") else [pipe(doc) for doc in docs]
+                bar.update(1)
+        per_doc = [self._candidates(doc) for doc in docs]
+        labels = sorted({label for cands in per_doc for (_, _, label) in cands})
+        self.cfg["labels"] = labels
+        rows, targets = [], []
+        for eg, doc, cands in zip(examples, docs, per_doc):
+            gold = {(s.start, s.end, s.label_) for s in eg.get_aligned_spans_y2x(eg.reference.ents)}
+            if cands:
+                rows.append(self._featurize(cands))
+                targets.extend(key in gold for key in cands)
+        y = numpy.asarray(targets, dtype=bool)
+        if len(y) == 0 or y.all() or not y.any():
+            raise ValueError(Errors.E512.format(name=self.name, n=len(y), n_right=int(y.sum())))
+        clf = LogisticRegression(C=self.cfg["regularization"], max_iter=2000)
+        clf.fit(numpy.vstack(rows), y)
+        self.cfg["weights"] = [float(w) for w in clf.coef_[0]]
+        self.cfg["bias"] = float(clf.intercept_[0])
+        self.cfg["n_fit"] = len(examples)
+
+    def _upstream(self, nlp: Optional[Language]) -> List[Tuple[str, Any]]:
+        """The pipes before this one, disabled ones included (spaCy disables frozen pipes
+        while it initializes the others)."""
+        if nlp is None:
+            raise ValueError(Errors.E511.format(name=self.name))
+        names = list(nlp.component_names)
+        if self.name not in names:
+            raise ValueError(Errors.E511.format(name=self.name))
+        return [(name, nlp.get_pipe(name)) for name in names[: names.index(self.name)]]
+
+    # ---- serialization ------------------------------------------------------------------
+
+    def _load_cfg(self, cfg: Any, where: str) -> None:
+        try:
+            if not isinstance(cfg, dict) or cfg.get("format_version") != FORMAT_VERSION:
+                raise ValueError("unknown format_version")
+            new = {key: cfg[key] for key in self.cfg}
+            if new["weights"] is not None:
+                expected = len(self._names_for(new))
+                if len(new["weights"]) != expected or not isinstance(new["bias"], (int, float)):
+                    raise ValueError(f"{len(new['weights'])} weights for {expected} features")
+                new["weights"] = [float(w) for w in new["weights"]]
+        except Exception as err:  # any malformed content is reported the same way
+            raise ValueError(Errors.E103.format(name=self.name, path=where, problem=f"{type(err).__name__}: {err}")) from None
+        self.cfg = new
+        self.scorer = partial(rule_ner_score, source=new["key"], set_ents=new["set_ents"])
+
+    @staticmethod
+    def _names_for(cfg: Dict[str, Any]) -> List[str]:
+        n_s, n_l = len(cfg["sources"]), len(cfg["labels"])
+        return [""] * (3 * n_s + n_s * n_l + n_l + 1)
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        return srsly.msgpack_dumps({"cfg": dict(self.cfg, format_version=FORMAT_VERSION)})
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "SpanFusion":
+        try:
+            data = srsly.msgpack_loads(bytes_data)
+        except Exception as err:
+            raise ValueError(Errors.E103.format(name=self.name, path="<bytes>", problem=f"{type(err).__name__}: {err}")) from None
+        self._load_cfg(data.get("cfg") if isinstance(data, dict) else None, "<bytes>")
+        return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        """Write ``cfg`` (JSON: sources, labels, weights) into the directory ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        # The standard library writes floats exactly (srsly's ujson rounds them), so a
+        # reloaded pipeline gives bit-identical probabilities.
+        (path / "cfg").write_text(json.dumps(dict(self.cfg, format_version=FORMAT_VERSION), indent=2), encoding="utf8")
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "SpanFusion":
+        """Load what ``to_disk`` wrote; E102 if the file is missing, E103 if it is corrupt."""
+        fpath = Path(path) / "cfg"
+        if not fpath.is_file():
+            raise OSError(Errors.E102.format(name=self.name, path=path, file="cfg"))
+        try:
+            cfg = json.loads(fpath.read_text(encoding="utf8"))
+        except Exception as err:
+            raise ValueError(Errors.E103.format(name=self.name, path=fpath, problem=f"{type(err).__name__}: {err}")) from None
+        self._load_cfg(cfg, str(fpath))
+        return self
+
+
+def _span_source(nlp: Language, pipe: Any) -> Optional[str]:
+    """The ``doc.spans`` key a pipe writes its scored spans under, if it is a span predictor."""
+    source = getattr(pipe, "source", None)
+    if not isinstance(source, str):
+        return None
+    name = next((n for n in nlp.component_names if nlp.get_pipe(n) is pipe), None)
+    assigns = nlp.get_pipe_meta(name).assigns if name is not None else []
+    return source if "doc.spans" in assigns else None
+
+
+@Language.factory(
+    "span_fusion",
+    assigns=["doc.ents", "doc.spans"],
+    default_config={"sources": [], "key": "hybrid", "set_ents": True, "threshold": 0.5, "regularization": 1.0},
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_span_fusion(
+    nlp: Language,
+    name: str,
+    sources: List[str],
+    key: str,
+    set_ents: bool,
+    threshold: float,
+    regularization: float,
+) -> SpanFusion:
+    """Fuse the scored spans of several entity recognizers (``doc.spans[source]``).
+
+    sources: span keys to read (component sources); empty: every span predictor before it.
+    key: where the fused spans go (``doc.spans[key]``, with ``attrs["scores"]`` and
+        ``attrs["sources"]``).
+    set_ents: also write the fused spans to ``doc.ents``.
+    threshold: fused probability a candidate span needs to be kept.
+    regularization: inverse regularisation strength of the logistic regression (C).
+    """
+    return SpanFusion(nlp.vocab, name, sources=sources, key=key, set_ents=set_ents,
+                      threshold=threshold, regularization=regularization)
