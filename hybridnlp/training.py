@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from spacy import util
 from spacy.language import Language
@@ -109,10 +109,14 @@ def better_on_dev(last: Language, best: Language, info: CorpusInfo) -> Language:
 
 
 def has_gradient_components(nlp: Language) -> bool:
-    """Whether any pipe is updated by gradient steps (and so needs the training loop)."""
+    """Whether any pipe is updated by gradient steps (and so needs the training loop);
+    frozen pipes (e.g. the trained parts of the hybrid profile) do not count."""
+    frozen = set(nlp.config["training"].get("frozen_components") or [])
     return any(
-        getattr(proc, "is_trainable", False) and getattr(proc, "model", None) not in (None, True, False)
-        for _, proc in nlp.pipeline
+        name not in frozen
+        and getattr(proc, "is_trainable", False)
+        and getattr(proc, "model", None) not in (None, True, False)
+        for name, proc in nlp.pipeline
     )
 
 
@@ -130,30 +134,20 @@ def train(
     Returns the trained pipeline. Training time and provenance go into ``meta.json`` under
     ``"hybridnlp"``.
     """
-    from spacy.training.initialize import init_nlp
-    from spacy.training.loop import train as train_loop
-
     info = corpus if isinstance(corpus, CorpusInfo) else resolve_corpus(corpus)
+    overrides, part_overrides = split_part_overrides(overrides)
     config = load_training_config(profile, info, overrides)
-    if config["initialize"].get("before_init") is None:
-        config["initialize"]["before_init"] = {"@callbacks": "hybridnlp.init_progress.v1"}
-    if gpu_id >= 0:
-        from thinc.api import require_gpu
-
-        require_gpu(gpu_id)
-    start = time.perf_counter()
-    nlp = init_nlp(config, use_gpu=gpu_id)
     output = Path(output)
-    if has_gradient_components(nlp):
-        with tempfile.TemporaryDirectory(prefix="hybridnlp-train-") as tmp:
-            sink = io.StringIO() if quiet else sys.stdout
-            nlp, _ = train_loop(nlp, Path(tmp), use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
-            best_dir = Path(tmp) / "model-best"
-            if best_dir.exists():
-                nlp = better_on_dev(nlp, util.load_model(best_dir), info)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="hybridnlp-parts-") as parts_dir:
+        parts = train_missing_parts(config, info, Path(parts_dir), gpu_id=gpu_id, quiet=quiet,
+                                    overrides=part_overrides)
+        nlp = _train_config(config, info, gpu_id=gpu_id, quiet=quiet)
     train_seconds = time.perf_counter() - start
     # The progress callback is a training aid, not part of the saved pipeline's recipe.
     nlp.config["initialize"]["before_init"] = None
+    for name in parts:  # the parts' temporary directories are gone; the pipeline has them
+        nlp.config["paths"][name] = None
     nlp.meta.setdefault("hybridnlp", {}).update(
         {
             "profile": str(profile),
@@ -162,8 +156,72 @@ def train(
             "train_seconds": round(train_seconds, 3),
         }
     )
+    if parts:
+        nlp.meta["hybridnlp"]["parts_train_seconds"] = parts
     if output.exists():
         shutil.rmtree(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output)
+    return nlp
+
+
+def split_part_overrides(overrides: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]:
+    """Separate the overrides meant for a part of the pipeline (``accurate.training.max_steps``
+    goes to the ``accurate`` part as ``training.max_steps``) from the config's own."""
+    from .profiles import known_profiles
+
+    names = set(known_profiles())
+    own: Dict[str, Any] = {}
+    parts: Dict[str, Dict[str, Any]] = {}
+    for key, value in (overrides or {}).items():
+        head, _, rest = key.partition(".")
+        if head in names and rest:
+            parts.setdefault(head, {})[rest] = value
+        else:
+            own[key] = value
+    return own, parts
+
+
+def train_missing_parts(config, info: CorpusInfo, workdir: Path, *, gpu_id: int = -1,
+                        quiet: bool = False,
+                        overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, float]:
+    """Train the pipelines a config sources its components from and does not have yet.
+
+    A ``[paths]`` entry named after a shipped profile (``fast``, ``accurate``) and left
+    null is trained on the same corpus into ``workdir`` (with ``overrides[name]``) and the
+    entry set to it. Returns the training seconds of each part trained here.
+    """
+    from .profiles import known_profiles
+
+    seconds = {}
+    overrides = overrides or {}
+    for name in known_profiles():
+        if name in config["paths"] and config["paths"][name] is None:
+            print(f"Training part '{name}' of the pipeline", file=sys.stderr)
+            part = train(name, info, workdir / name, gpu_id=gpu_id, quiet=quiet,
+                         overrides=overrides.get(name))
+            seconds[name] = part.meta["hybridnlp"]["train_seconds"]
+            config["paths"][name] = str(workdir / name)
+    return seconds
+
+
+def _train_config(config, info: CorpusInfo, *, gpu_id: int, quiet: bool) -> Language:
+    """Initialize (and, with gradient-trained pipes, train) the pipeline of ``config``."""
+    from spacy.training.initialize import init_nlp
+    from spacy.training.loop import train as train_loop
+
+    if config["initialize"].get("before_init") is None:
+        config["initialize"]["before_init"] = {"@callbacks": "hybridnlp.init_progress.v1"}
+    if gpu_id >= 0:
+        from thinc.api import require_gpu
+
+        require_gpu(gpu_id)
+    nlp = init_nlp(config, use_gpu=gpu_id)
+    if has_gradient_components(nlp):
+        with tempfile.TemporaryDirectory(prefix="hybridnlp-train-") as tmp:
+            sink = io.StringIO() if quiet else sys.stdout
+            nlp, _ = train_loop(nlp, Path(tmp), use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
+            best_dir = Path(tmp) / "model-best"
+            if best_dir.exists():
+                nlp = better_on_dev(nlp, util.load_model(best_dir), info)
     return nlp

@@ -1,0 +1,61 @@
+"""The ``hybrid`` NER profile: trains the fast and accurate parts (or reuses trained ones),
+fits span_fusion on dev, and saves one pipeline that loads in a fresh process."""
+
+import json
+import shutil
+from pathlib import Path
+
+import spacy
+
+try:
+    from .transformer_fixtures import predict_in_fresh_process, tiny_bert_dir, tiny_bert_master  # noqa: F401
+except ImportError:  # tests/ is not a package
+    from transformer_fixtures import predict_in_fresh_process, tiny_bert_dir, tiny_bert_master  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "corpora" / "tiny_ner"
+TEXTS = ["Mary Jones cannot log in to her account in London since yesterday .", "", "😀 Berlin"]
+
+
+def accurate_overrides(model_dir, prefix=""):
+    return {
+        f"{prefix}paths.transformer": str(model_dir),
+        f"{prefix}training.max_steps": 4,
+        f"{prefix}training.eval_frequency": 2,
+        f"{prefix}training.optimizer.learn_rate.warmup_steps": 1,
+    }
+
+
+def test_hybrid_trains_its_parts_and_loads_in_a_fresh_process(tiny_bert_dir, tmp_path):
+    from hybridnlp.training import train
+
+    nlp = train("hybrid", CORPUS, tmp_path / "out", overrides=accurate_overrides(tiny_bert_dir, "accurate."),
+                quiet=True)
+    assert nlp.pipe_names == ["transformer", "trf_ner", "rule_ner", "crf_ner", "span_fusion"]
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert set(meta["hybridnlp"]["parts_train_seconds"]) == {"fast", "accurate"}
+    fusion = nlp.get_pipe("span_fusion")
+    assert fusion.is_initialized and fusion.sources == ["trf_ner", "crf_ner"]
+    shutil.rmtree(tiny_bert_dir)
+    expected = [
+        {"cats": doc.cats, "ents": [[e.start, e.end, e.label_] for e in doc.ents]} for doc in nlp.pipe(TEXTS)
+    ]
+    assert predict_in_fresh_process(tmp_path / "out", TEXTS) == expected
+    doc = spacy.load(tmp_path / "out")(TEXTS[0])
+    group = doc.spans["hybrid"]
+    assert len(group.attrs["scores"]) == len(group.attrs["sources"]) == len(group)
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(s.start, s.end, s.label_) for s in group]
+
+
+def test_hybrid_reuses_trained_parts(tiny_bert_dir, tmp_path):
+    from hybridnlp.training import train
+
+    train("fast", CORPUS, tmp_path / "fast", quiet=True)
+    train("accurate", CORPUS, tmp_path / "accurate", overrides=accurate_overrides(tiny_bert_dir), quiet=True)
+    nlp = train("hybrid", CORPUS, tmp_path / "out", quiet=True,
+                overrides={"paths.fast": str(tmp_path / "fast"), "paths.accurate": str(tmp_path / "accurate")})
+    assert "parts_train_seconds" not in nlp.meta["hybridnlp"]
+    fast = spacy.load(tmp_path / "fast")
+    hybrid_doc, fast_doc = nlp(TEXTS[0]), fast(TEXTS[0])
+    assert [(s.start, s.end, s.label_) for s in hybrid_doc.spans["crf_ner"]] == \
+        [(s.start, s.end, s.label_) for s in fast_doc.spans["crf_ner"]]
