@@ -30,6 +30,7 @@ from thinc.api import Config, Model, Optimizer
 
 from ...errors import Errors
 from ..outputs import write_cats
+from ._probe import fit_linear_probe, upstream_transformer
 from ._update import check_learn_rate_scale, finish_update_scaled
 
 DEFAULT_MODEL_CONFIG = """
@@ -84,6 +85,13 @@ def require_upstream_transformer(component, nlp: Optional[Language]) -> None:
     raise ValueError(Errors.E503.format(name=component.name))
 
 
+def check_linear_probe(value: int) -> int:
+    """``value`` if it is a whole number >= 0, else E510."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(Errors.E510.format(value=value))
+    return value
+
+
 class _HybridCatsMixin:
     """Prediction and output writing shared by the exclusive and multi-label heads."""
 
@@ -127,9 +135,14 @@ class _HybridCatsMixin:
         labels: Optional[Iterable[str]] = None,
         **kwargs,
     ) -> None:
-        """Infer labels from the examples' ``cats`` (or take ``labels``) and size the model."""
+        """Infer labels from the examples' ``cats`` (or take ``labels``) and size the model;
+        with ``linear_probe`` > 0, fit the output layer on the pretrained encoder's features
+        of that many training examples (drawn at random) before training starts."""
         require_upstream_transformer(self, nlp)
+        if self.cfg.get("linear_probe", 0):
+            upstream_transformer(self, nlp)  # E509 before any work when there is none
         super().initialize(get_examples, nlp=nlp, labels=labels, **kwargs)
+        fit_linear_probe(self, get_examples(), nlp, self.cfg.get("linear_probe", 0))
 
 
 class TransformerTextCategorizer(_HybridCatsMixin, TextCategorizer):
@@ -145,10 +158,12 @@ class TransformerTextCategorizer(_HybridCatsMixin, TextCategorizer):
         scorer: Optional[Callable] = None,
         source: Optional[str] = None,
         learn_rate_scale: float = 1.0,
+        linear_probe: int = 0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self.cfg["source"] = source
         self.cfg["learn_rate_scale"] = check_learn_rate_scale(learn_rate_scale)
+        self.cfg["linear_probe"] = check_linear_probe(linear_probe)
 
 
 class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCategorizer):
@@ -164,10 +179,12 @@ class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCate
         scorer: Optional[Callable] = None,
         source: Optional[str] = None,
         learn_rate_scale: float = 1.0,
+        linear_probe: int = 0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self.cfg["source"] = source
         self.cfg["learn_rate_scale"] = check_learn_rate_scale(learn_rate_scale)
+        self.cfg["linear_probe"] = check_linear_probe(linear_probe)
 
 
 @Language.factory(
@@ -179,6 +196,7 @@ class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCate
         "scorer": {"@scorers": "spacy.textcat_scorer.v2"},
         "source": None,
         "learn_rate_scale": 1.0,
+        "linear_probe": 0,
     },
     default_score_weights=SCORE_WEIGHTS,
 )
@@ -190,6 +208,7 @@ def make_trf_textcat(
     scorer: Optional[Callable],
     source: Optional[str],
     learn_rate_scale: float,
+    linear_probe: int,
 ) -> TransformerTextCategorizer:
     """Exclusive text classification head on a shared ``transformer`` component.
 
@@ -200,10 +219,13 @@ def make_trf_textcat(
     learn_rate_scale: multiplies the learning rate for the head's own weights (the
         transformer's weights keep the base rate); > 1 lets a freshly initialized output
         layer keep pace with a pretrained encoder.
+    linear_probe: before training, fit the output layer as a logistic regression on the
+        pretrained encoder's features of up to this many training examples, so fine-tuning
+        starts from a head that already knows the classes (0: start from zeros).
     """
     return TransformerTextCategorizer(
         nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source,
-        learn_rate_scale=learn_rate_scale,
+        learn_rate_scale=learn_rate_scale, linear_probe=linear_probe,
     )
 
 
@@ -216,6 +238,7 @@ def make_trf_textcat(
         "scorer": {"@scorers": "spacy.textcat_multilabel_scorer.v2"},
         "source": None,
         "learn_rate_scale": 1.0,
+        "linear_probe": 0,
     },
     default_score_weights=SCORE_WEIGHTS,
 )
@@ -227,6 +250,7 @@ def make_trf_textcat_multilabel(
     scorer: Optional[Callable],
     source: Optional[str],
     learn_rate_scale: float,
+    linear_probe: int,
 ) -> MultiLabelTransformerTextCategorizer:
     """Multi-label text classification head on a shared ``transformer`` component.
 
@@ -236,8 +260,11 @@ def make_trf_textcat_multilabel(
     learn_rate_scale: multiplies the learning rate for the head's own weights (the
         transformer's weights keep the base rate); > 1 lets a freshly initialized output
         layer keep pace with a pretrained encoder.
+    linear_probe: before training, fit the output layer as a logistic regression on the
+        pretrained encoder's features of up to this many training examples, so fine-tuning
+        starts from a head that already knows the classes (0: start from zeros).
     """
     return MultiLabelTransformerTextCategorizer(
         nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source,
-        learn_rate_scale=learn_rate_scale,
+        learn_rate_scale=learn_rate_scale, linear_probe=linear_probe,
     )
