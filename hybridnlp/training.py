@@ -144,9 +144,12 @@ def train(
                                     overrides=part_overrides)
         nlp = _train_config(config, info, gpu_id=gpu_id, quiet=quiet)
     train_seconds = time.perf_counter() - start
+    trained_here = {name for name in parts if config["paths"][name].startswith(parts_dir)}
+    # Parts trained before: the pipeline's training time includes theirs.
+    train_seconds += sum(parts[name] or 0.0 for name in parts if name not in trained_here)
     # The progress callback is a training aid, not part of the saved pipeline's recipe.
     nlp.config["initialize"]["before_init"] = None
-    for name in parts:  # the parts' temporary directories are gone; the pipeline has them
+    for name in trained_here:  # the temporary directories are gone; the pipeline has them
         nlp.config["paths"][name] = None
     nlp.meta.setdefault("hybridnlp", {}).update(
         {
@@ -189,19 +192,26 @@ def train_missing_parts(config, info: CorpusInfo, workdir: Path, *, gpu_id: int 
 
     A ``[paths]`` entry named after a shipped profile (``fast``, ``accurate``) and left
     null is trained on the same corpus into ``workdir`` (with ``overrides[name]``) and the
-    entry set to it. Returns the training seconds of each part trained here.
+    entry set to it. Returns the training seconds of every part (for a part given as a
+    path, from its meta.json; None when it has none).
     """
     from .profiles import known_profiles
 
     seconds = {}
     overrides = overrides or {}
     for name in known_profiles():
-        if name in config["paths"] and config["paths"][name] is None:
+        if name not in config["paths"]:
+            continue
+        if config["paths"][name] is None:
             print(f"Training part '{name}' of the pipeline", file=sys.stderr)
             part = train(name, info, workdir / name, gpu_id=gpu_id, quiet=quiet,
                          overrides=overrides.get(name))
             seconds[name] = part.meta["hybridnlp"]["train_seconds"]
             config["paths"][name] = str(workdir / name)
+        else:  # a part trained before: its own training time still counts
+            meta = util.load_meta(Path(config["paths"][name]) / "meta.json") \
+                if (Path(config["paths"][name]) / "meta.json").is_file() else {}
+            seconds[name] = meta.get("hybridnlp", {}).get("train_seconds")
     return seconds
 
 

@@ -54,8 +54,29 @@ def test_hybrid_reuses_trained_parts(tiny_bert_dir, tmp_path):
     train("accurate", CORPUS, tmp_path / "accurate", overrides=accurate_overrides(tiny_bert_dir), quiet=True)
     nlp = train("hybrid", CORPUS, tmp_path / "out", quiet=True,
                 overrides={"paths.fast": str(tmp_path / "fast"), "paths.accurate": str(tmp_path / "accurate")})
-    assert "parts_train_seconds" not in nlp.meta["hybridnlp"]
+    # The parts' training time counts towards the hybrid pipeline's.
+    parts = nlp.meta["hybridnlp"]["parts_train_seconds"]
+    assert set(parts) == {"fast", "accurate"}
+    assert nlp.meta["hybridnlp"]["train_seconds"] >= sum(parts.values())
     fast = spacy.load(tmp_path / "fast")
     hybrid_doc, fast_doc = nlp(TEXTS[0]), fast(TEXTS[0])
     assert [(s.start, s.end, s.label_) for s in hybrid_doc.spans["crf_ner"]] == \
         [(s.start, s.end, s.label_) for s in fast_doc.spans["crf_ner"]]
+
+
+def test_bench_reuses_the_parts_it_has(tiny_bert_dir, tmp_path):
+    from hybridnlp.corpora import resolve_corpus
+    from hybridnlp.harness.runner import run_bench
+    from hybridnlp.training import train
+
+    name = resolve_corpus(CORPUS).name
+    # accurate comes from --models, fast is trained by the run itself before hybrid.
+    train("accurate", CORPUS, tmp_path / "models" / name / "accurate", overrides=accurate_overrides(tiny_bert_dir),
+          quiet=True)
+    results = run_bench([str(CORPUS)], ["fast", "hybrid"], tmp_path / "bench", models=tmp_path / "models")
+    runs = {run["system"]: run for run in results["runs"]}
+    assert runs["hybrid"]["status"] == "ok", runs["hybrid"]
+    hybrid = spacy.load(runs["hybrid"]["model_path"])
+    accurate = spacy.load(tmp_path / "models" / name / "accurate")
+    assert hybrid.meta["hybridnlp"]["parts_train_seconds"] == {
+        "fast": runs["fast"]["train_seconds"], "accurate": accurate.meta["hybridnlp"]["train_seconds"]}

@@ -395,7 +395,9 @@ class Bench:
             model_path = self.output / "models" / info.name / system.name
             self.say(f"Training [bold]{escape(system.name)}[/] on [bold]{escape(info.name)}[/] ({info.task}) "
                      f"-> {escape(str(model_path))}")
-            train(profile, info, model_path, overrides=settings.overrides, gpu_id=settings.gpu_id,
+            overrides = dict(settings.overrides or {})
+            overrides.update(self.trained_parts(info.name, Path(run["config"])))
+            train(profile, info, model_path, overrides=overrides, gpu_id=settings.gpu_id,
                   quiet=not settings.verbose)
         else:
             self.say(f"Reusing [bold]{escape(str(model_path))}[/]")
@@ -451,6 +453,28 @@ class Bench:
                 run["warnings"].append(str(exc))
                 self.say(f"[yellow]{escape(str(exc))}[/]")
         return counts
+
+    def trained_parts(self, corpus: str, config_path: Path) -> Dict[str, str]:
+        """``paths.NAME`` overrides for the parts a config sources (the hybrid profile's
+        ``fast`` and ``accurate``) that this run or ``--models`` already has for the corpus,
+        so they are not trained twice."""
+        from spacy import util
+
+        from ..profiles import known_profiles
+
+        paths = util.load_config(config_path, interpolate=False).get("paths", {})
+        found = {}
+        for name in known_profiles():
+            if name in paths and paths[name] is None:
+                for models in (self.output / "models", self.models):
+                    path = find_trained(models, corpus, name)
+                    # Only a pipeline of that very profile (a system may be named "fast"
+                    # and be some other config).
+                    if path is not None and util.load_meta(path / "meta.json").get(
+                            "hybridnlp", {}).get("profile") == name:
+                        found[f"paths.{name}"] = str(path)
+                        break
+        return found
 
     def compare_with_best(self, info, metric: str, runs: List[Dict], counts: Dict[str, DocCounts]) -> None:
         """Mark the best system on the corpus and test every other one against it."""
