@@ -211,3 +211,33 @@ def test_missing_or_corrupt_files(tmp_path):
     cfg_file.unlink()
     with pytest.raises(OSError, match=r"\[E102\]"):
         spacy.load(tmp_path / "p")
+
+
+def noisy_dev(nlp, n=10, n_right=4):
+    """'Mary' in every sentence, an entity in only ``n_right`` of them: the source that
+    always proposes it is right 40% of the time and nothing tells the cases apart."""
+    out = []
+    for i in range(n):
+        words = ["Mary", "waved", str(i)]
+        tags = ["B-PER" if i < n_right else "O", "O", "O"]
+        out.append(Example(Doc(nlp.vocab, words=words), Doc(nlp.vocab, words=words, ents=tags)))
+    return out
+
+
+def test_threshold_is_chosen_on_dev_for_f1():
+    nlp = make_nlp(sources=["people"])
+    dev = noisy_dev(nlp)
+    fusion = nlp.get_pipe("span_fusion")
+    fusion.initialize(lambda: dev, nlp=nlp)
+    # Keeping every 'Mary' gives F1 0.57; a threshold of 0.5 would keep none (F1 0).
+    assert fusion.cfg["threshold"] < 0.4 and not fusion.cfg["fixed_threshold"]
+    assert ents(nlp("Mary waved")) == [("Mary", "PER")]
+
+
+def test_fixed_threshold_is_kept():
+    nlp = make_nlp(sources=["people"], threshold=0.5)
+    dev = noisy_dev(nlp)
+    fusion = nlp.get_pipe("span_fusion")
+    fusion.initialize(lambda: dev, nlp=nlp)
+    assert fusion.cfg["threshold"] == 0.5
+    assert ents(nlp("Mary waved")) == []
