@@ -157,8 +157,9 @@ class SpanFusion(Pipe):
     def _probabilities(self, candidates: Candidates) -> numpy.ndarray:
         if not candidates:
             return numpy.zeros(0)
-        z = self._featurize(candidates) @ numpy.asarray(self.cfg["weights"]) + self.cfg["bias"]
-        return 1.0 / (1.0 + numpy.exp(-z))
+        from scipy.special import expit  # a logistic that does not overflow
+
+        return expit(self._featurize(candidates) @ numpy.asarray(self.cfg["weights"]) + self.cfg["bias"])
 
     # ---- prediction -------------------------------------------------------------------
 
@@ -340,6 +341,8 @@ def _best_threshold(per_doc: List[Candidates], rows: List[numpy.ndarray], target
     probabilities fitted on the very spans they score). A probability is worth keeping when
     it exceeds about half the F1 that can be reached, so a corpus where the sources are
     often wrong (WNUT-17) needs a lower threshold than one where they agree (CoNLL-2003)."""
+    from scipy.special import expit
+
     n = len(per_doc)
     k = min(THRESHOLD_FOLDS, n)
     fold_of = [i * k // n for i in range(n)]  # contiguous: a story's sentences stay together
@@ -352,7 +355,7 @@ def _best_threshold(per_doc: List[Candidates], rows: List[numpy.ndarray], target
         weights, bias = _fit_logistic(numpy.vstack([rows[i] for i in train]), y, C)
         for i in range(n):
             if fold_of[i] == fold:
-                probs[i] = 1.0 / (1.0 + numpy.exp(-(rows[i] @ numpy.asarray(weights) + bias)))
+                probs[i] = expit(rows[i] @ numpy.asarray(weights) + bias)
     n_gold = sum(len(g) for g in golds)
     best = (-1.0, 0.0, 0.5)
     for threshold in THRESHOLD_GRID:

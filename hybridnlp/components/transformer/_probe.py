@@ -130,13 +130,20 @@ def _layers_before(model: Model, target: Model) -> List[Model]:
 
 
 def _fit(X: numpy.ndarray, targets: numpy.ndarray, n_labels: int, multi_label: bool):
-    """Logistic regression on standardised features, folded back into weights for the raw
-    features: ``W`` (n_labels, n_features) and ``b`` (n_labels,)."""
+    """Logistic regression on centred features scaled by one number (their average
+    standard deviation), folded back into weights for the raw features: ``W`` (n_labels,
+    n_features) and ``b`` (n_labels,).
+
+    One scale for all dimensions keeps the L2 penalty isotropic in the encoder's space;
+    standardising each dimension would let the probe lean on directions of tiny variance,
+    which fine-tuning then moves the most.
+    """
     from sklearn.linear_model import LogisticRegression
 
     mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale < 1e-6] = 1.0
+    scale = float(X.std(axis=0).mean())
+    if not scale > 1e-6:
+        scale = 1.0
     Z = (X - mean) / scale
     W = numpy.zeros((n_labels, X.shape[1]), dtype="float64")
     b = numpy.zeros(n_labels, dtype="float64")
