@@ -12,14 +12,16 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from spacy import util
 from spacy.language import Language
 from spacy.util import registry
 
 from .corpora import CorpusInfo, resolve_corpus
+from .errors import Errors
 from .evaluation import read_eval_examples
 from .profiles import resolve_profile
 
@@ -135,7 +137,7 @@ def train(
     ``"hybridnlp"``.
     """
     info = corpus if isinstance(corpus, CorpusInfo) else resolve_corpus(corpus)
-    overrides, part_overrides = split_part_overrides(overrides)
+    overrides, part_overrides = split_part_overrides(overrides, part_names(resolve_profile(profile, info.task)))
     config = load_training_config(profile, info, overrides)
     output = Path(output)
     start = time.perf_counter()
@@ -168,12 +170,19 @@ def train(
     return nlp
 
 
-def split_part_overrides(overrides: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]:
-    """Separate the overrides meant for a part of the pipeline (``accurate.training.max_steps``
-    goes to the ``accurate`` part as ``training.max_steps``) from the config's own."""
+def part_names(config_path: Path) -> List[str]:
+    """The parts a config is built from: its ``[paths]`` entries named after a shipped
+    profile (the hybrid profile's ``fast`` and ``accurate``)."""
     from .profiles import known_profiles
 
-    names = set(known_profiles())
+    paths = util.load_config(config_path, interpolate=False).get("paths", {})
+    return [name for name in known_profiles() if name in paths]
+
+
+def split_part_overrides(overrides: Optional[Dict[str, Any]], names: Sequence[str]
+                         ) -> Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]:
+    """Separate the overrides meant for a part of the pipeline (``accurate.training.max_steps``
+    goes to the ``accurate`` part as ``training.max_steps``) from the config's own."""
     own: Dict[str, Any] = {}
     parts: Dict[str, Dict[str, Any]] = {}
     for key, value in (overrides or {}).items():
@@ -192,16 +201,16 @@ def train_missing_parts(config, info: CorpusInfo, workdir: Path, *, gpu_id: int 
 
     A ``[paths]`` entry named after a shipped profile (``fast``, ``accurate``) and left
     null is trained on the same corpus into ``workdir`` (with ``overrides[name]``) and the
-    entry set to it. Returns the training seconds of every part (for a part given as a
-    path, from its meta.json; None when it has none).
+    entry set to it. A part given as a path must be a trained pipeline (E202); one trained
+    on another corpus gets a warning. Returns the training seconds of every part (for a
+    part given as a path, from its meta.json; None when it has none).
     """
     from .profiles import known_profiles
 
     seconds = {}
     overrides = overrides or {}
-    for name in known_profiles():
-        if name not in config["paths"]:
-            continue
+    known = set(known_profiles())
+    for name in [n for n in config["paths"] if n in known]:
         if config["paths"][name] is None:
             print(f"Training part '{name}' of the pipeline", file=sys.stderr)
             part = train(name, info, workdir / name, gpu_id=gpu_id, quiet=quiet,
@@ -209,9 +218,14 @@ def train_missing_parts(config, info: CorpusInfo, workdir: Path, *, gpu_id: int 
             seconds[name] = part.meta["hybridnlp"]["train_seconds"]
             config["paths"][name] = str(workdir / name)
         else:  # a part trained before: its own training time still counts
-            meta = util.load_meta(Path(config["paths"][name]) / "meta.json") \
-                if (Path(config["paths"][name]) / "meta.json").is_file() else {}
-            seconds[name] = meta.get("hybridnlp", {}).get("train_seconds")
+            path = Path(config["paths"][name])
+            if not (path / "config.cfg").is_file() or not (path / "meta.json").is_file():
+                raise ValueError(Errors.E202.format(path=path))
+            meta = util.load_meta(path / "meta.json").get("hybridnlp", {})
+            if meta.get("corpus") not in (None, info.name):
+                warnings.warn(f"The '{name}' part {path} was trained on '{meta.get('corpus')}', "
+                              f"not on '{info.name}'.")
+            seconds[name] = meta.get("train_seconds")
     return seconds
 
 

@@ -80,3 +80,28 @@ def test_bench_reuses_the_parts_it_has(tiny_bert_dir, tmp_path):
     accurate = spacy.load(tmp_path / "models" / name / "accurate")
     assert hybrid.meta["hybridnlp"]["parts_train_seconds"] == {
         "fast": runs["fast"]["train_seconds"], "accurate": accurate.meta["hybridnlp"]["train_seconds"]}
+
+
+def test_a_part_that_is_not_a_pipeline_is_refused(tmp_path):
+    import pytest
+
+    from hybridnlp.training import train
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"\[E202\]"):
+        train("hybrid", CORPUS, tmp_path / "out", quiet=True,
+              overrides={"paths.fast": str(tmp_path / "empty"), "paths.accurate": str(tmp_path / "empty")})
+
+
+def test_part_overrides_only_for_parts_the_config_has():
+    from hybridnlp.profiles import resolve_profile
+    from hybridnlp.training import part_names, split_part_overrides
+
+    hybrid = part_names(resolve_profile("hybrid", "ner"))
+    assert hybrid == ["accurate", "fast"]
+    own, parts = split_part_overrides({"accurate.training.max_steps": 5, "paths.fast": "x"}, hybrid)
+    assert own == {"paths.fast": "x"} and parts == {"accurate": {"training.max_steps": 5}}
+    # The accurate profile has no parts: such an override stays (and spaCy reports it).
+    own, parts = split_part_overrides({"accurate.training.max_steps": 5},
+                                      part_names(resolve_profile("accurate", "ner")))
+    assert own == {"accurate.training.max_steps": 5} and parts == {}

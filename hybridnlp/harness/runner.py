@@ -460,12 +460,12 @@ class Bench:
         so they are not trained twice."""
         from spacy import util
 
-        from ..profiles import known_profiles
+        from ..training import part_names
 
         paths = util.load_config(config_path, interpolate=False).get("paths", {})
         found = {}
-        for name in known_profiles():
-            if name in paths and paths[name] is None:
+        for name in part_names(config_path):
+            if paths[name] is None:
                 for models in (self.output / "models", self.models):
                     path = find_trained(models, corpus, name)
                     # Only a pipeline of that very profile (a system may be named "fast"
