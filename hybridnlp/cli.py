@@ -107,8 +107,16 @@ app.command()(select)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. hybridnlp's own errors (``[E...]`` messages: an unknown
+    profile, a corpus or pipeline that is not there, ...) are printed without a traceback."""
+    try:
+        app()
+    except (ValueError, OSError) as err:
+        message = str(err).strip()
+        if not message.startswith("[E"):
+            raise
+        Console(stderr=True).print(f"[red]Error:[/] {escape(message)}")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

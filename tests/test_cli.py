@@ -120,3 +120,13 @@ def test_trained_n_sents_reads_the_dev_reader_of_the_config():
     assert trained_n_sents(pipeline({"@readers": "spacy.Corpus.v1", "path": None})) == 1
     assert trained_n_sents(pipeline(None)) == 1
     assert trained_n_sents(pipeline({"n_sents": "${vars.n}"})) == 1
+
+
+def test_console_script_prints_hybridnlp_errors_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", "from hybridnlp.cli import main; main()", "train", "hybrid",
+         "--corpus", str(TINY_TEXTCAT), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "[E201]" in result.stderr and "Traceback" not in result.stderr
