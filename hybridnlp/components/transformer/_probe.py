@@ -10,6 +10,14 @@ logistic regression end, so the selected checkpoint does not fall behind that ba
 
 The features are exactly what the head's output layer sees (the model up to its output layer,
 over the transformer pipe's predictions), so the fitted weights drop in unchanged.
+
+What it does to training, measured (README): the probe is fitted on standardised features,
+so in the raw feature space its weights are large next to an Adam step of 1e-4..1e-3; the
+head then stays close to the probe and the encoder adapts to it (trec6 ran the same dev
+curve with learn_rate_scale 1 and 10). That suits many classes whose frozen features are
+already good (banking77: test accuracy 0.932 against 0.923 with a zero head at 10x) and not
+a task the frozen features serve poorly (trec6, where the probe starts at dev macro-F1 0.81:
+0.952 against 0.956).
 """
 
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -130,20 +138,13 @@ def _layers_before(model: Model, target: Model) -> List[Model]:
 
 
 def _fit(X: numpy.ndarray, targets: numpy.ndarray, n_labels: int, multi_label: bool):
-    """Logistic regression on centred features scaled by one number (their average
-    standard deviation), folded back into weights for the raw features: ``W`` (n_labels,
-    n_features) and ``b`` (n_labels,).
-
-    One scale for all dimensions keeps the L2 penalty isotropic in the encoder's space;
-    standardising each dimension would let the probe lean on directions of tiny variance,
-    which fine-tuning then moves the most.
-    """
+    """Logistic regression on standardised features, folded back into weights for the raw
+    features: ``W`` (n_labels, n_features) and ``b`` (n_labels,)."""
     from sklearn.linear_model import LogisticRegression
 
     mean = X.mean(axis=0)
-    scale = float(X.std(axis=0).mean())
-    if not scale > 1e-6:
-        scale = 1.0
+    scale = X.std(axis=0)
+    scale[scale < 1e-6] = 1.0
     Z = (X - mean) / scale
     W = numpy.zeros((n_labels, X.shape[1]), dtype="float64")
     b = numpy.zeros(n_labels, dtype="float64")
