@@ -38,13 +38,11 @@ import re
 import struct
 import tempfile
 import time
-from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import srsly
 from spacy.language import Language
-from spacy.pipeline import Pipe
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -52,6 +50,7 @@ from spacy.util import SimpleFrozenList
 from spacy import util
 
 from ...errors import Errors
+from .._pipe import BatchPipe
 from ..outputs import write_spans
 
 # crfsuite's own model header (crf1m): magic, file size, type, version, then 8 uint32 fields.
@@ -105,7 +104,7 @@ def crf_ner_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
     return get_ner_prf(examples, **kwargs)
 
 
-class CRFEntityRecognizer(Pipe):
+class CRFEntityRecognizer(BatchPipe):
     """Tag entities with a crfsuite linear-chain CRF over hand-written features.
 
     Writes ``doc.spans[source]`` (``attrs["scores"]`` holds one confidence per span) and,
@@ -190,21 +189,6 @@ class CRFEntityRecognizer(Pipe):
         return self._tagger is not None
 
     # ------------------------------------------------------------------ prediction
-
-    def __call__(self, doc: Doc) -> Doc:
-        """Tag one doc and write its entities; returns the doc."""
-        self.set_annotations([doc], self.predict([doc]))
-        return doc
-
-    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """Tag a stream of docs in batches; yields them annotated."""
-        stream = iter(stream)
-        while True:
-            batch = list(islice(stream, batch_size))
-            if not batch:
-                return
-            self.set_annotations(batch, self.predict(batch))
-            yield from batch
 
     def predict(self, docs: Iterable[Doc]) -> List[List[Tuple[int, int, str, float]]]:
         """Scored spans ``(start, end, label, confidence)`` for each doc; docs are untouched."""

@@ -58,18 +58,17 @@ import warnings
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import srsly
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
-from spacy.pipeline import Pipe
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_get_examples
-from spacy.util import minibatch
 
 from ...errors import Errors
+from .._pipe import BatchPipe
 from ..outputs import write_spans
 
 # --------------------------------------------------------------------------------------
@@ -298,7 +297,7 @@ def _gold_spans(example: Example) -> set:
 # The component
 
 
-class RuleNER(Pipe):
+class RuleNER(BatchPipe):
     """Rule-based NER from pattern files and an induced gazetteer, with per-rule measured
     precision as confidence. See the module docstring for formats and behaviour."""
 
@@ -645,18 +644,6 @@ class RuleNER(Pipe):
         ``doc.ents``."""
         for doc, doc_spans in zip(docs, spans):
             write_spans(doc, self.source, doc_spans, set_ents=self.cfg["set_ents"])
-
-    def __call__(self, doc: Doc) -> Doc:
-        """Annotate one doc."""
-        self.set_annotations([doc], self.predict([doc]))
-        return doc
-
-    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """Annotate a stream of docs in batches; same result as calling the component."""
-        for batch in minibatch(stream, size=batch_size):
-            batch = list(batch)
-            self.set_annotations(batch, self.predict(batch))
-            yield from batch
 
     def heldout_spans(self, examples: List[Example], n_folds: int = 5) -> List[List[ScoredSpan]]:
         """Spans per example (in order) as the component would predict them on

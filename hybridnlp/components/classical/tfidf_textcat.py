@@ -49,20 +49,20 @@ import json
 import re
 from array import array
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
 from spacy import util
 from spacy.language import Language
 from spacy.attrs import IDX, IS_SPACE, LENGTH
-from spacy.pipeline import Pipe
 from spacy.scorer import Scorer
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.vocab import Vocab
 
 from ...errors import Errors
+from .._pipe import BatchPipe
 from ..outputs import ensure_extensions, write_cats
 
 DEFAULT_TFIDF_TEXTCAT_CONFIG: Dict[str, Any] = {
@@ -116,7 +116,7 @@ def tfidf_textcat_score(examples: Iterable[Example], *, multi_label: bool = Fals
     return Scorer.score_cats(examples, "cats", multi_label=multi_label, **kwargs)
 
 
-class TfidfTextCategorizer(Pipe):
+class TfidfTextCategorizer(BatchPipe):
     """Text classifier: TF-IDF word and character n-grams + calibrated linear SVM.
 
     Writes ``doc.cats`` (unless ``set_doc_cats`` is false) and ``doc._.hybrid_cats[source]``
@@ -366,20 +366,6 @@ class TfidfTextCategorizer(Pipe):
         set_doc_cats = self.cfg["set_doc_cats"]
         for doc, row in zip(docs, scores.tolist()):
             write_cats(doc, source, dict(zip(labels, row)), set_doc_cats=set_doc_cats)
-
-    def __call__(self, doc: Doc) -> Doc:
-        self.set_annotations([doc], self.predict([doc]))
-        return doc
-
-    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """Classify a stream of docs, one vectorised batch at a time."""
-        error_handler = self.get_error_handler()
-        for docs in util.minibatch(stream, size=batch_size):
-            try:
-                self.set_annotations(docs, self.predict(docs))
-                yield from docs
-            except Exception as e:
-                error_handler(self.name, self, docs, e)
 
     def explain(self, doc: Doc, label: Optional[str] = None, top_k: int = 10) -> List[Tuple[str, float]]:
         """The features that pushed the decision for ``label`` most, strongest first.

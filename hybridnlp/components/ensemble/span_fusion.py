@@ -23,18 +23,17 @@ import json
 import math
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import srsly
 from spacy.language import Language
-from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_get_examples
-from spacy.util import minibatch
 
 from ...errors import Errors
 from ..classical.rule_ner import rule_ner_score
+from .._pipe import BatchPipe
 from ..outputs import write_spans
 
 FORMAT_VERSION = 1
@@ -45,7 +44,7 @@ Candidates = Dict[Tuple[int, int, str], Dict[str, float]]
 FusedSpan = Tuple[int, int, str, float, List[str]]
 
 
-class SpanFusion(Pipe):
+class SpanFusion(BatchPipe):
     """Fuses ``doc.spans[source]`` of several span predictors; see the module docstring."""
 
     def __init__(
@@ -182,16 +181,6 @@ class SpanFusion(Pipe):
         for doc, spans in zip(docs, fused):
             group = write_spans(doc, self.cfg["key"], [s[:4] for s in spans], set_ents=self.cfg["set_ents"])
             group.attrs["sources"] = [list(s[4]) for s in spans]
-
-    def __call__(self, doc: Doc) -> Doc:
-        self.set_annotations([doc], self.predict([doc]))
-        return doc
-
-    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        for batch in minibatch(stream, size=batch_size):
-            batch = list(batch)
-            self.set_annotations(batch, self.predict(batch))
-            yield from batch
 
     # ---- fitting ------------------------------------------------------------------------
 
