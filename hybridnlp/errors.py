@@ -115,6 +115,9 @@ class Errors(metaclass=_Codes):
             "(dev_corpus) after the sources are trained.")
     E513 = ("Component '{name}': doc.spans['{source}'] has no confidence per span "
             "(attrs['scores']). Only fuse sources that follow hybridnlp's span contract.")
+    E514 = ("Component '{name}': doc._.hybrid_cats has no probabilities from source '{source}'. "
+            "Put that category predictor before this component, or list only the sources the "
+            "pipeline has in 'sources'.")
 
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "

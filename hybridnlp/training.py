@@ -30,6 +30,7 @@ from .profiles import resolve_profile
 MULTI_LABEL_SETTINGS = {
     "tfidf_textcat": {"multi_label": True},
     "trf_textcat": {"factory": "trf_textcat_multilabel", "model.exclusive_classes": False},
+    "cats_fusion": {"multi_label": True},
 }
 
 

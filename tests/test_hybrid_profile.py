@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import spacy
 
 try:
@@ -83,8 +84,6 @@ def test_bench_reuses_the_parts_it_has(tiny_bert_dir, tmp_path):
 
 
 def test_a_part_that_is_not_a_pipeline_is_refused(tmp_path):
-    import pytest
-
     from hybridnlp.training import train
 
     (tmp_path / "empty").mkdir()
@@ -105,3 +104,22 @@ def test_part_overrides_only_for_parts_the_config_has():
     own, parts = split_part_overrides({"accurate.training.max_steps": 5},
                                       part_names(resolve_profile("accurate", "ner")))
     assert own == {"accurate.training.max_steps": 5} and parts == {}
+
+
+def test_hybrid_textcat_trains_its_parts_and_loads_in_a_fresh_process(tiny_bert_dir, tmp_path):
+    from hybridnlp.training import train
+
+    corpus = REPO / "corpora" / "tiny_textcat"
+    nlp = train("hybrid", corpus, tmp_path / "out", overrides=accurate_overrides(tiny_bert_dir, "accurate."),
+                quiet=True)
+    assert nlp.pipe_names == ["transformer", "trf_textcat", "tfidf_textcat", "cats_fusion"]
+    fusion = nlp.get_pipe("cats_fusion")
+    assert fusion.is_initialized and sum(fusion.weights_by_source().values()) == pytest.approx(1.0)
+    shutil.rmtree(tiny_bert_dir)
+    expected = [
+        {"cats": doc.cats, "ents": [[e.start, e.end, e.label_] for e in doc.ents]} for doc in nlp.pipe(TEXTS)
+    ]
+    assert predict_in_fresh_process(tmp_path / "out", TEXTS) == expected
+    doc = spacy.load(tmp_path / "out")(TEXTS[0])
+    assert doc.cats == doc._.hybrid_cats["hybrid"]
+    assert set(doc._.hybrid_cats) == {"trf_textcat", "tfidf_textcat", "hybrid"}

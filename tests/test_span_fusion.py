@@ -241,3 +241,10 @@ def test_fixed_threshold_is_kept():
     fusion.initialize(lambda: dev, nlp=nlp)
     assert fusion.cfg["threshold"] == 0.5
     assert ents(nlp("Mary waved")) == []
+
+
+@pytest.mark.parametrize("setting", [{"threshold": "high"}, {"threshold": True}, {"regularization": "x"}])
+def test_bad_settings_from_python_are_refused(setting):
+    # spaCy's config validation catches these in configs; Python callers get E104.
+    with pytest.raises(ValueError, match=r"\[E104\]"):
+        SpanFusion(spacy.blank("en").vocab, **setting)

@@ -19,24 +19,20 @@ label; and the share of sources that agree. A label no dev span had gets the sha
 only. The weights are plain numbers saved as JSON.
 """
 
-import json
 import math
 from functools import partial
-from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
-import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.training import Example, validate_get_examples
+from spacy.training import Example
 
 from ...errors import Errors
 from ..classical.rule_ner import rule_ner_score
-from .._pipe import BatchPipe
 from ..outputs import write_spans
+from ._base import FusionPipe, check_probability
 
-FORMAT_VERSION = 1
 # Confidences are clipped to [_CLIP, 1 - _CLIP] before taking log-odds.
 _CLIP = 1e-4
 # (start, end, label) -> {source: confidence}
@@ -44,7 +40,7 @@ Candidates = Dict[Tuple[int, int, str], Dict[str, float]]
 FusedSpan = Tuple[int, int, str, float, List[str]]
 
 
-class SpanFusion(BatchPipe):
+class SpanFusion(FusionPipe):
     """Fuses ``doc.spans[source]`` of several span predictors; see the module docstring."""
 
     def __init__(
@@ -58,44 +54,16 @@ class SpanFusion(BatchPipe):
         threshold: Optional[float] = None,
         regularization: float = 1.0,
     ) -> None:
-        self.vocab = vocab
-        self.name = name
-        if not isinstance(key, str) or not key:
-            raise ValueError(Errors.E104.format(name=name, key="key", value=key, hint="Give a non-empty span key."))
-        if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
-            raise ValueError(Errors.E104.format(name=name, key="threshold", value=threshold,
-                                                hint="Use a probability between 0 and 1 (exclusive), or "
-                                                     "null to choose it on the dev examples."))
-        if not float(regularization) > 0.0:
+        if threshold is not None:
+            threshold = check_probability(name, "threshold", threshold, ", or null to choose it on the dev examples")
+        if isinstance(regularization, bool) or not (isinstance(regularization, (int, float)) and regularization > 0):
             raise ValueError(Errors.E104.format(name=name, key="regularization", value=regularization,
                                                 hint="Use a positive number (scikit-learn's C)."))
-        self.cfg: Dict[str, Any] = {
-            "sources": list(sources),
-            "key": key,
-            "set_ents": bool(set_ents),
-            "threshold": None if threshold is None else float(threshold),
-            "fixed_threshold": threshold is not None,
-            "regularization": float(regularization),
-            "labels": [],
-            "weights": None,
-            "bias": None,
-            "n_fit": 0,
-        }
+        super().__init__(vocab, name, sources=sources, key=key, set_ents=bool(set_ents), threshold=threshold,
+                         fixed_threshold=threshold is not None, regularization=float(regularization), bias=None)
         self.scorer = partial(rule_ner_score, source=key, set_ents=bool(set_ents))
 
     # ---- properties ------------------------------------------------------------------
-
-    @property
-    def sources(self) -> List[str]:
-        return list(self.cfg["sources"])
-
-    @property
-    def labels(self) -> Tuple[str, ...]:
-        return tuple(self.cfg["labels"])
-
-    @property
-    def is_initialized(self) -> bool:
-        return self.cfg["weights"] is not None
 
     def weights_by_feature(self) -> Dict[str, float]:
         """The fitted weights by feature name (for inspection), plus ``"bias"``."""
@@ -197,20 +165,7 @@ class SpanFusion(BatchPipe):
         The pipes before this one (trained already) annotate the examples' text first. With
         ``sources`` empty, every span predictor before this one is a source.
         """
-        from tqdm import tqdm
-
-        validate_get_examples(get_examples, "SpanFusion.initialize")
-        upstream = self._upstream(nlp)
-        if not self.cfg["sources"]:
-            self.cfg["sources"] = [s for _, pipe in upstream if (s := _span_source(nlp, pipe)) is not None]
-            if not self.cfg["sources"]:
-                raise ValueError(Errors.E511.format(name=self.name))
-        examples = list(dev_corpus(nlp) if dev_corpus is not None else get_examples())
-        docs = [eg.predicted.copy() for eg in examples]
-        with tqdm(total=len(upstream), desc=f"{self.name}: sources", unit="pipe", leave=False) as bar:
-            for _, pipe in upstream:
-                docs = list(pipe.pipe(docs)) if hasattr(pipe, "pipe") else [pipe(doc) for doc in docs]
-                bar.update(1)
+        examples, docs = self._annotated_examples(get_examples, nlp, dev_corpus, _span_source)
         per_doc = [self._candidates(doc) for doc in docs]
         labels = sorted({label for cands in per_doc for (_, _, label) in cands})
         self.cfg["labels"] = labels
@@ -230,68 +185,17 @@ class SpanFusion(BatchPipe):
         self.cfg["weights"], self.cfg["bias"] = weights, bias
         self.cfg["n_fit"] = len(examples)
 
-    def _upstream(self, nlp: Optional[Language]) -> List[Tuple[str, Any]]:
-        """The pipes before this one, disabled ones included (spaCy disables frozen pipes
-        while it initializes the others)."""
-        if nlp is None:
-            raise ValueError(Errors.E511.format(name=self.name))
-        names = list(nlp.component_names)
-        if self.name not in names:
-            raise ValueError(Errors.E511.format(name=self.name))
-        return [(name, nlp.get_pipe(name)) for name in names[: names.index(self.name)]]
-
     # ---- serialization ------------------------------------------------------------------
 
-    def _load_cfg(self, cfg: Any, where: str) -> None:
-        try:
-            if not isinstance(cfg, dict) or cfg.get("format_version") != FORMAT_VERSION:
-                raise ValueError("unknown format_version")
-            new = {key: cfg[key] for key in self.cfg}
-            if new["weights"] is not None:
-                expected = len(self._names_for(new))
-                if len(new["weights"]) != expected or not isinstance(new["bias"], (int, float)):
-                    raise ValueError(f"{len(new['weights'])} weights for {expected} features")
-                new["weights"] = [float(w) for w in new["weights"]]
-        except Exception as err:  # any malformed content is reported the same way
-            raise ValueError(Errors.E103.format(name=self.name, path=where, problem=f"{type(err).__name__}: {err}")) from None
-        self.cfg = new
-        self.scorer = partial(rule_ner_score, source=new["key"], set_ents=new["set_ents"])
+    def _check_cfg(self, cfg: Dict[str, Any]) -> None:
+        if cfg["weights"] is not None:
+            n_s, n_l = len(cfg["sources"]), len(cfg["labels"])
+            expected = 3 * n_s + n_s * n_l + n_l + 1
+            if len(cfg["weights"]) != expected or not isinstance(cfg["bias"], (int, float)):
+                raise ValueError(f"{len(cfg['weights'])} weights for {expected} features")
 
-    @staticmethod
-    def _names_for(cfg: Dict[str, Any]) -> List[str]:
-        n_s, n_l = len(cfg["sources"]), len(cfg["labels"])
-        return [""] * (3 * n_s + n_s * n_l + n_l + 1)
-
-    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        return srsly.msgpack_dumps({"cfg": dict(self.cfg, format_version=FORMAT_VERSION)})
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "SpanFusion":
-        try:
-            data = srsly.msgpack_loads(bytes_data)
-        except Exception as err:
-            raise ValueError(Errors.E103.format(name=self.name, path="<bytes>", problem=f"{type(err).__name__}: {err}")) from None
-        self._load_cfg(data.get("cfg") if isinstance(data, dict) else None, "<bytes>")
-        return self
-
-    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        """Write ``cfg`` (JSON: sources, labels, weights) into the directory ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        # The standard library writes floats exactly (srsly's ujson rounds them), so a
-        # reloaded pipeline gives bit-identical probabilities.
-        (path / "cfg").write_text(json.dumps(dict(self.cfg, format_version=FORMAT_VERSION), indent=2), encoding="utf8")
-
-    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "SpanFusion":
-        """Load what ``to_disk`` wrote; E102 if the file is missing, E103 if it is corrupt."""
-        fpath = Path(path) / "cfg"
-        if not fpath.is_file():
-            raise OSError(Errors.E102.format(name=self.name, path=path, file="cfg"))
-        try:
-            cfg = json.loads(fpath.read_text(encoding="utf8"))
-        except Exception as err:
-            raise ValueError(Errors.E103.format(name=self.name, path=fpath, problem=f"{type(err).__name__}: {err}")) from None
-        self._load_cfg(cfg, str(fpath))
-        return self
+    def _after_load(self) -> None:
+        self.scorer = partial(rule_ner_score, source=self.cfg["key"], set_ents=self.cfg["set_ents"])
 
 
 def _select(keys: Sequence[Tuple[int, int, str]], probs: numpy.ndarray, threshold: float) -> List[int]:
@@ -359,14 +263,12 @@ def _best_threshold(per_doc: List[Candidates], rows: List[numpy.ndarray], target
     return best[2]
 
 
-def _span_source(nlp: Language, pipe: Any) -> Optional[str]:
+def _span_source(nlp: Language, name: str, pipe: Any) -> Optional[str]:
     """The ``doc.spans`` key a pipe writes its scored spans under, if it is a span predictor."""
     source = getattr(pipe, "source", None)
-    if not isinstance(source, str):
+    if not isinstance(source, str) or "doc.spans" not in nlp.get_pipe_meta(name).assigns:
         return None
-    name = next((n for n in nlp.component_names if nlp.get_pipe(n) is pipe), None)
-    assigns = nlp.get_pipe_meta(name).assigns if name is not None else []
-    return source if "doc.spans" in assigns else None
+    return source
 
 
 @Language.factory(
