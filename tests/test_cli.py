@@ -124,9 +124,9 @@ def test_trained_n_sents_reads_the_dev_reader_of_the_config():
 
 def test_console_script_prints_hybridnlp_errors_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", "from hybridnlp.cli import main; main()", "train", "hybrid",
+        [sys.executable, "-c", "from hybridnlp.cli import main; main()", "train", "no-such-profile",
          "--corpus", str(TINY_TEXTCAT), "--output", str(tmp_path / "out")],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1
-    assert "[E201]" in result.stderr and "Traceback" not in result.stderr
+    assert "[E200]" in result.stderr and "Traceback" not in result.stderr
