@@ -6,7 +6,6 @@ elsewhere; "right" the other way round. Each alone gets half the texts right; po
 confident source wins every time.
 """
 
-import json
 
 import numpy
 import pytest
@@ -16,6 +15,11 @@ from spacy.training import Example
 
 from hybridnlp.components.ensemble.cats_fusion import CatsFusion  # noqa: F401  (registers the factory)
 from hybridnlp.components.outputs import write_cats
+
+try:
+    from .fusion_helpers import check_saved_cfg_errors
+except ImportError:  # tests/ is not a package
+    from fusion_helpers import check_saved_cfg_errors
 
 LABELS = ["NEG", "POS"]
 
@@ -164,17 +168,7 @@ def test_bad_settings_are_refused(setting):
 
 
 def test_missing_or_corrupt_files(tmp_path):
-    nlp = fitted()
-    nlp.to_disk(tmp_path / "p")
-    cfg_file = tmp_path / "p" / "cats_fusion" / "cfg"
-    data = json.loads(cfg_file.read_text())
-    data["weights"] = [1.0]
-    cfg_file.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"\[E103\]"):
-        spacy.load(tmp_path / "p")
-    cfg_file.unlink()
-    with pytest.raises(OSError, match=r"\[E102\]"):
-        spacy.load(tmp_path / "p")
+    check_saved_cfg_errors(fitted(), "cats_fusion", tmp_path, lambda w: [1.0])
 
 
 def test_simplex_weights_sum_to_one():
