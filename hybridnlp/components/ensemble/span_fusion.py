@@ -63,27 +63,15 @@ class SpanFusion(FusionPipe):
                          fixed_threshold=threshold is not None, regularization=float(regularization), bias=None)
         self.scorer = partial(rule_ner_score, source=key, set_ents=bool(set_ents))
 
-    # ---- properties ------------------------------------------------------------------
-
     def weights_by_feature(self) -> Dict[str, float]:
         """The fitted weights by feature name (for inspection), plus ``"bias"``."""
         if not self.is_initialized:
             raise ValueError(Errors.E100.format(name=self.name))
-        names = self._feature_names()
-        out = dict(zip(names, self.cfg["weights"]))
+        out = dict(zip(_feature_names(self.cfg["sources"], self.cfg["labels"]), self.cfg["weights"]))
         out["bias"] = self.cfg["bias"]
         return out
 
     # ---- features ---------------------------------------------------------------------
-
-    def _feature_names(self) -> List[str]:
-        sources, labels = self.cfg["sources"], self.cfg["labels"]
-        names = [f"{s}:confidence" for s in sources] + [f"{s}:proposed" for s in sources]
-        names += [f"{s}:log_odds" for s in sources]
-        names += [f"{s}:confidence:{label}" for s in sources for label in labels]
-        names += [f"label:{label}" for label in labels]
-        names.append("agreement")
-        return names
 
     def _candidates(self, doc: Doc) -> Candidates:
         """Every span some source proposed, with each proposing source's confidence."""
@@ -104,7 +92,7 @@ class SpanFusion(FusionPipe):
         sources, labels = self.cfg["sources"], self.cfg["labels"]
         n_s, n_l = len(sources), len(labels)
         label_index = {label: j for j, label in enumerate(labels)}
-        X = numpy.zeros((len(candidates), 3 * n_s + n_s * n_l + n_l + 1), dtype="float64")
+        X = numpy.zeros((len(candidates), len(_feature_names(sources, labels))), dtype="float64")
         for row, ((_, _, label), votes) in enumerate(candidates.items()):
             j = label_index.get(label)
             for i, source in enumerate(sources):
@@ -189,13 +177,22 @@ class SpanFusion(FusionPipe):
 
     def _check_cfg(self, cfg: Dict[str, Any]) -> None:
         if cfg["weights"] is not None:
-            n_s, n_l = len(cfg["sources"]), len(cfg["labels"])
-            expected = 3 * n_s + n_s * n_l + n_l + 1
+            expected = len(_feature_names(cfg["sources"], cfg["labels"]))
             if len(cfg["weights"]) != expected or not isinstance(cfg["bias"], (int, float)):
                 raise ValueError(f"{len(cfg['weights'])} weights for {expected} features")
 
     def _after_load(self) -> None:
         self.scorer = partial(rule_ner_score, source=self.cfg["key"], set_ents=self.cfg["set_ents"])
+
+
+def _feature_names(sources: Sequence[str], labels: Sequence[str]) -> List[str]:
+    """The features of a candidate span, in the column order of ``_featurize``."""
+    names = [f"{s}:confidence" for s in sources] + [f"{s}:proposed" for s in sources]
+    names += [f"{s}:log_odds" for s in sources]
+    names += [f"{s}:confidence:{label}" for s in sources for label in labels]
+    names += [f"label:{label}" for label in labels]
+    names.append("agreement")
+    return names
 
 
 def _select(keys: Sequence[Tuple[int, int, str]], probs: numpy.ndarray, threshold: float) -> List[int]:
