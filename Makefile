@@ -28,9 +28,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 test: install
 	$(BIN)/python -m pytest -q
 
-# The embedded corpora (written for this project, in corpora/): a few minutes on 2 cores.
-# The transformer gets a small CPU budget here (BENCH_STEPS gradient steps); hybrid (NER
-# only) reuses the fast and accurate pipelines of the same run and fits the fusion on dev.
+# The embedded corpora (written for this project, in corpora/): about ten minutes on 2 cores.
+# The transformer gets a small CPU budget here (BENCH_STEPS gradient steps); hybrid reuses
+# the fast and accurate pipelines of the same run and fits the fusion on dev.
 EMBEDDED ?= corpora/support_intents,corpora/field_notes_ner
 BENCH_SYSTEMS ?= fast,accurate,hybrid
 BENCH_STEPS ?= 150

@@ -52,6 +52,10 @@ class FusionPipe(BatchPipe):
     def is_initialized(self) -> bool:
         return self.cfg["weights"] is not None
 
+    def _require_initialized(self) -> None:
+        if not self.is_initialized:
+            raise ValueError(Errors.E100.format(name=self.name))
+
     # ---- fitting helpers ------------------------------------------------------------
 
     def _upstream(self, nlp: Optional[Language]) -> List[Tuple[str, Any]]:

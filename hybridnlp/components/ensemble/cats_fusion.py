@@ -47,8 +47,7 @@ class CatsFusion(FusionPipe):
         super().__init__(vocab, name, sources=sources, key=key, multi_label=bool(multi_label), threshold=threshold)
 
     def weights_by_source(self) -> Dict[str, float]:
-        if not self.is_initialized:
-            raise ValueError(Errors.E100.format(name=self.name))
+        self._require_initialized()
         return dict(zip(self.cfg["sources"], self.cfg["weights"]))
 
     # ---- prediction -------------------------------------------------------------------
@@ -57,9 +56,10 @@ class CatsFusion(FusionPipe):
         """(n_sources, n_docs, n_labels) log-probabilities (exclusive) or log-odds (multi-label)."""
         labels = self.cfg["labels"]
         out = numpy.zeros((len(self.cfg["sources"]), len(docs), len(labels)))
+        per_doc = [(doc._.hybrid_cats or {}) if Doc.has_extension("hybrid_cats") else {} for doc in docs]
         for i, source in enumerate(self.cfg["sources"]):
-            for j, doc in enumerate(docs):
-                cats = (doc._.hybrid_cats or {}).get(source) if Doc.has_extension("hybrid_cats") else None
+            for j, doc_cats in enumerate(per_doc):
+                cats = doc_cats.get(source)
                 if cats is None:
                     raise ValueError(Errors.E514.format(name=self.name, source=source))
                 p = numpy.clip([float(cats.get(label, 0.0)) for label in labels], _EPS, 1.0 - _EPS)
@@ -79,8 +79,7 @@ class CatsFusion(FusionPipe):
 
     def predict(self, docs: Iterable[Doc]) -> numpy.ndarray:
         """Fused probabilities, one row per doc, one column per label (``self.labels``)."""
-        if not self.is_initialized:
-            raise ValueError(Errors.E100.format(name=self.name))
+        self._require_initialized()
         docs = list(docs)
         if not docs:
             return numpy.zeros((0, len(self.cfg["labels"])))

@@ -65,8 +65,7 @@ class SpanFusion(FusionPipe):
 
     def weights_by_feature(self) -> Dict[str, float]:
         """The fitted weights by feature name (for inspection), plus ``"bias"``."""
-        if not self.is_initialized:
-            raise ValueError(Errors.E100.format(name=self.name))
+        self._require_initialized()
         out = dict(zip(_feature_names(self.cfg["sources"], self.cfg["labels"]), self.cfg["weights"]))
         out["bias"] = self.cfg["bias"]
         return out
@@ -120,8 +119,7 @@ class SpanFusion(FusionPipe):
 
     def predict(self, docs: Iterable[Doc]) -> List[List[FusedSpan]]:
         """Fused spans ``(start, end, label, probability, sources)`` per doc; docs untouched."""
-        if not self.is_initialized:
-            raise ValueError(Errors.E100.format(name=self.name))
+        self._require_initialized()
         out = []
         for doc in docs:
             candidates = self._candidates(doc)
