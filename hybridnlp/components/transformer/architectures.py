@@ -47,16 +47,21 @@ def create_transformer_listener(
     pooling: Model[Ragged, Floats2d], grad_factor: float = 1.0, upstream: str = "*"
 ) -> Model[List[Doc], List[Floats2d]]:
     """``spacy-transformers.TransformerListener.v1`` whose output for an empty doc has the
-    transformer's width.
+    transformer's width, and whose wordpiece pooling runs once per batch instead of once
+    per doc (same values; see ``_pooling.py``).
 
     Upstream returns ``(0, 0)`` arrays for empty docs, which breaks any layer that joins the
     docs of a batch (concatenation, ``list2ragged``) when empty and non-empty docs meet in
     one batch; ``(0, width)`` arrays join cleanly and carry no gradient.
     """
-    from spacy_transformers.architectures import transformer_listener_tok2vec_v1
+    from spacy_transformers.layers import TransformerListener
 
-    listener_chain = transformer_listener_tok2vec_v1(pooling, grad_factor, upstream)
-    listener = listener_chain.get_ref("listener")
+    from ._pooling import batch_trfs2arrays
+
+    # Upstream's listener chain, with the wordpiece pooling done once per batch (_pooling.py).
+    listener = TransformerListener(upstream_name=upstream)
+    listener_chain = chain(listener, batch_trfs2arrays(pooling, grad_factor))
+    listener_chain.set_ref("listener", listener)
     return Model(
         "empty_doc_width",
         _empty_doc_width_forward,
