@@ -145,8 +145,7 @@ class TransformerEntityRecognizer(TrainablePipe):
         n_tags = len(self.tags)
         if not any(len(doc) for doc in docs):
             return [numpy.zeros((len(doc), n_tags), dtype="float32") for doc in docs]
-        scores = self.model.predict(docs)
-        return [self.model.ops.to_numpy(s).astype("float32", copy=False) for s in scores]
+        return _to_host(self.model.ops, self.model.predict(docs))
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[numpy.ndarray]) -> None:
         """Decode each doc's tag probabilities and write ``doc.spans[source]`` (+ ``doc.ents``)."""
@@ -194,21 +193,25 @@ class TransformerEntityRecognizer(TrainablePipe):
         validate_examples(examples, "TransformerEntityRecognizer.get_loss")
         index = {tag: i for i, tag in enumerate(self.tags)}
         ops = self.model.ops
-        loss = 0.0
-        d_scores = []
-        for eg, probs in zip(examples, scores):
-            n_tokens = probs.shape[0]
-            truth = numpy.zeros((n_tokens, len(index)), dtype="float32")
-            known = numpy.zeros((n_tokens, 1), dtype="float32")
+        scores = list(scores)
+        # One copy from the device and one back per batch, not one per doc.
+        probs = numpy.concatenate(_to_host(ops, scores)) if scores else numpy.zeros((0, len(index)), "f")
+        truth = numpy.zeros(probs.shape, dtype="float32")
+        known = numpy.zeros((probs.shape[0], 1), dtype="float32")
+        start = 0
+        for eg, doc_scores in zip(examples, scores):
+            n_tokens = doc_scores.shape[0]
             for i, tag in enumerate(eg.get_aligned_ner()[:n_tokens]):
                 col = index.get(biluo_to_bio(tag))
                 if col is not None:
-                    truth[i, col] = 1.0
-                    known[i, 0] = 1.0
-            probs_np = ops.to_numpy(probs)
-            picked = (probs_np * truth).sum(axis=1)
-            loss += float(-(numpy.log(numpy.clip(picked, 1e-9, 1.0)) * known[:, 0]).sum())
-            d_scores.append(ops.asarray2f((probs_np - truth) * known))
+                    truth[start + i, col] = 1.0
+                    known[start + i, 0] = 1.0
+            start += n_tokens
+        picked = (probs * truth).sum(axis=1)
+        loss = float(-(numpy.log(numpy.clip(picked, 1e-9, 1.0)) * known[:, 0]).sum())
+        d_flat = ops.asarray2f((probs - truth) * known)
+        ends = numpy.cumsum([s.shape[0] for s in scores])
+        d_scores = [d_flat[end - s.shape[0] : end] for s, end in zip(scores, ends)]
         return loss, d_scores
 
     def initialize(
@@ -232,6 +235,16 @@ class TransformerEntityRecognizer(TrainablePipe):
         self.model.get_ref("output_layer").set_dim("nO", len(self.tags), force=True)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)
+
+
+def _to_host(ops, arrays: List) -> List[numpy.ndarray]:
+    """float32 host copies of per-doc arrays, with one device-to-host copy for all of them."""
+    arrays = list(arrays)
+    if not arrays:
+        return []
+    flat = ops.to_numpy(ops.xp.concatenate(arrays, axis=0)).astype("float32", copy=False)
+    ends = numpy.cumsum([a.shape[0] for a in arrays])
+    return [flat[end - a.shape[0] : end] for a, end in zip(arrays, ends)]
 
 
 @Language.factory(
