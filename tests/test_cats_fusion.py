@@ -176,3 +176,22 @@ def test_simplex_weights_sum_to_one():
 
     grid = list(_simplex(3))
     assert len(grid) == 231 and all(numpy.isclose(w.sum(), 1.0) and (w >= 0).all() for w in grid)
+
+
+def test_label_unknown_to_one_source_is_not_vetoed():
+    """A source trained without a label has no opinion on it (its cats lack the key): the
+    label is scored by the sources that know it, not pushed to ~0 by the one that does not."""
+    nlp = fitted()
+    fusion = nlp.get_pipe("cats_fusion")
+    fusion.cfg["labels"] = ["NEG", "NEW", "POS"]
+    assert min(fusion.cfg["weights"]) > 0.2  # the source without the label counts
+    doc = nlp.make_doc("a new intent")
+    write_cats(doc, "left", {"NEG": 0.05, "NEW": 0.9, "POS": 0.05})
+    write_cats(doc, "right", {"NEG": 0.5, "POS": 0.5})
+    probs = fusion.predict([doc])[0]
+    assert probs.argmax() == 1
+    # With both sources knowing every label the fusion is the plain weighted geometric mean.
+    write_cats(doc, "right", {"NEG": 0.25, "NEW": 0.5, "POS": 0.25})
+    w_left, w_right = fusion.cfg["weights"]
+    expected = numpy.array([0.05, 0.9, 0.05]) ** w_left * numpy.array([0.25, 0.5, 0.25]) ** w_right
+    numpy.testing.assert_allclose(fusion.predict([doc])[0], expected / expected.sum(), rtol=1e-6)

@@ -7,6 +7,8 @@ labels for exclusive classes; for multi-label data the weighted sum of each labe
 log-odds through a logistic) and writes the result to ``doc.cats`` and
 ``doc._.hybrid_cats[key]``. A source that is confident and often right gets more weight;
 two sources that err differently (a TF-IDF model and a transformer) correct each other.
+A label that a source never learned (missing from its scores) is scored by the sources that
+know it: no opinion is not a probability of zero.
 
 The weights (non-negative, summing to one) are chosen in ``initialize`` on held-out examples
 (``dev_corpus``): the point of a grid over the weight simplex with the best accuracy
@@ -52,23 +54,36 @@ class CatsFusion(FusionPipe):
 
     # ---- prediction -------------------------------------------------------------------
 
-    def _source_scores(self, docs: Sequence[Doc]) -> numpy.ndarray:
-        """(n_sources, n_docs, n_labels) log-probabilities (exclusive) or log-odds (multi-label)."""
+    def _source_scores(self, docs: Sequence[Doc]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        """(n_sources, n_docs, n_labels) log-probabilities (exclusive) or log-odds
+        (multi-label), and whether each source scored each label at all (a source trained
+        without a label has no opinion on it, which is not a probability of 0)."""
         labels = self.cfg["labels"]
         out = numpy.zeros((len(self.cfg["sources"]), len(docs), len(labels)))
+        known = numpy.ones(out.shape, dtype=bool)
         per_doc = [(doc._.hybrid_cats or {}) if Doc.has_extension("hybrid_cats") else {} for doc in docs]
         for i, source in enumerate(self.cfg["sources"]):
             for j, doc_cats in enumerate(per_doc):
                 cats = doc_cats.get(source)
                 if cats is None:
                     raise ValueError(Errors.E514.format(name=self.name, source=source))
+                known[i, j] = [label in cats for label in labels]
                 p = numpy.clip([float(cats.get(label, 0.0)) for label in labels], _EPS, 1.0 - _EPS)
                 out[i, j] = numpy.log(p) - (numpy.log1p(-p) if self.cfg["multi_label"] else 0.0)
-        return out
+        return out, known
 
-    def _fuse(self, scores: numpy.ndarray, weights: numpy.ndarray) -> numpy.ndarray:
-        """(n_docs, n_labels) fused probabilities."""
-        z = numpy.tensordot(weights, scores, axes=1)
+    def _fuse(self, scores: Tuple[numpy.ndarray, numpy.ndarray], weights: numpy.ndarray) -> numpy.ndarray:
+        """(n_docs, n_labels) fused probabilities.
+
+        A label's score is the weighted mean over the sources that scored it; with every
+        label known to every source (the usual case) that is the plain weighted sum, the
+        weights summing to one. A label no weighted source knows gets probability ~0.
+        """
+        scores, known = scores
+        mass = numpy.tensordot(weights, known.astype("float64"), axes=1)
+        z = numpy.tensordot(weights, numpy.where(known, scores, 0.0), axes=1)
+        floor = numpy.log(_EPS) - (numpy.log1p(-_EPS) if self.cfg["multi_label"] else 0.0)
+        z = numpy.where(mass > 0, z / numpy.where(mass > 0, mass, 1.0), floor)
         if self.cfg["multi_label"]:
             from scipy.special import expit
 
