@@ -94,7 +94,8 @@ def align_by_offsets(flat_spans: List[Span], offsets: numpy.ndarray) -> Tuple[Ra
             arr = doc.to_array([IDX, LENGTH]).astype("int64")
             token_starts.append(arr[:, 0] + base)
             token_ends.append(arr[:, 0] + arr[:, 1] + base)
-        base += len(doc.text) + 2
+        # len(doc.text) without building the text: where the last token's whitespace ends.
+        base += (doc[-1].idx + len(doc[-1].text_with_ws) if len(doc) else 0) + 2
     n_tokens = sum(len(doc) for doc in docs)
     if not token_starts:
         return Ragged(numpy.zeros((0,), dtype="i"), numpy.zeros((n_tokens,), dtype="i")), doc_starts
