@@ -26,6 +26,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
+    from tqdm import tqdm
     from spacy.training.initialize import init_nlp
     from spacy.training.loop import create_train_batches
     from spacy.util import registry, resolve_dot_names
@@ -61,11 +62,11 @@ def main() -> None:
         if args.gpu_id >= 0:
             torch.cuda.synchronize()
 
-    for _ in range(args.warmup):
+    for _ in tqdm(range(args.warmup), desc="warm-up", leave=False):
         step()
     sync()
     start = time.perf_counter()
-    sizes = [step() for _ in range(args.steps)]
+    sizes = [step() for _ in tqdm(range(args.steps), desc="timed steps", leave=False)]
     sync()
     seconds = time.perf_counter() - start
     docs, words = sum(s[0] for s in sizes), sum(s[1] for s in sizes)
