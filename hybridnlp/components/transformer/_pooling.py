@@ -71,7 +71,7 @@ def _forward(model: Model, trf_datas: List[TransformerData], is_train: bool) -> 
     if not blocks:
         return outputs, lambda d_outputs: []
     X = xp.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
-    index = ops.asarray(numpy.concatenate(indices)).astype("int64")
+    index = ops.asarray(numpy.concatenate(indices), dtype="int64")
     token_lengths = numpy.concatenate(lengths)
     Y, backprop_pooling = pooling(Ragged(X[index], ops.asarray(token_lengths.astype("int32"))), is_train)
     n_tokens = [len(length) for length in lengths]
@@ -82,12 +82,14 @@ def _forward(model: Model, trf_datas: List[TransformerData], is_train: bool) -> 
         d_pooled = backprop_pooling(xp.concatenate([d_outputs[i] for i, _, _, _ in pooled], axis=0))
         dX = ops.alloc2f(*X.shape)
         ops.scatter_add(dX, index, cast(Floats2d, d_pooled.dataXd))
+        if grad_factor != 1.0:
+            dX *= grad_factor
         d_trf_datas = []
         for i, first, rows, has_gradient in pooled:
             trf_data = trf_datas[i]
             state = trf_data.model_output.last_hidden_state
             if has_gradient:
-                d_state = dX[first : first + rows] * grad_factor
+                d_state = dX[first : first + rows]
             else:
                 d_state = ops.alloc2f(*ops.reshape2f(state, -1, trf_data.width).shape)
             d_trf_datas.append(
