@@ -48,7 +48,7 @@ def _forward(model: Model, trf_datas: List[TransformerData], is_train: bool) -> 
                 "Expected spacy_transformers.data_classes.TransformerData in trf_data, got: "
                 f"{type(trf_data)}. Check that the pipeline has a transformer component before this one."
             )
-        state = trf_data.model_output.get("last_hidden_state") if "last_hidden_state" in trf_data.model_output else None
+        state = trf_data.model_output.get("last_hidden_state")
         if state is None or state.size == 0:
             continue
         # The alignment is on the host, except in TransformerData.zeros(xp=cupy).
