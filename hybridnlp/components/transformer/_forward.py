@@ -179,6 +179,10 @@ def fast_forward(model, docs: List[Doc], is_train: bool) -> Tuple[FullTransforme
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
     if not flat_spans or not isinstance(tokenizer, PreTrainedTokenizerFast):
         return upstream_forward(model, docs, is_train)
+    # Upstream also draws a number from Python's `random` here to decide whether to empty
+    # torch's CUDA cache (with chance 0 in hybridnlp's configs). Not drawing it changes the
+    # shuffling of every epoch after the first, so a run retrained with this forward is an
+    # equally valid but not an identical run (README, "make bench").
     encoding = tokenizer(
         [span.text for span in flat_spans],
         add_special_tokens=True,
