@@ -15,8 +15,8 @@ What it does to training, measured (README): the probe is fitted on standardised
 so in the raw feature space its weights are large next to an Adam step of 1e-4..1e-3; the
 head then stays close to the probe and the encoder adapts to it (trec6 ran the same dev
 curve with learn_rate_scale 1 and 10). That suits many classes whose frozen features are
-already good (banking77, 700-step budget: test accuracy 0.932 against 0.923 with a zero head at 10x) and not
-a task the frozen features serve poorly (trec6, where the probe starts at dev macro-F1 0.81:
+already good (banking77, 700-step budget: test accuracy 0.932 against 0.923 with a zero
+head at 10x) and not a task the frozen features serve poorly (trec6, where the probe starts at dev macro-F1 0.81:
 0.952 against 0.956).
 """
 
