@@ -145,7 +145,8 @@ class TransformerEntityRecognizer(TrainablePipe):
         n_tags = len(self.tags)
         if not any(len(doc) for doc in docs):
             return [numpy.zeros((len(doc), n_tags), dtype="float32") for doc in docs]
-        return _to_host(self.model.ops, self.model.predict(docs))
+        scores = list(self.model.predict(docs))
+        return _split_rows(_rows_to_host(self.model.ops, scores, n_tags), scores)
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[numpy.ndarray]) -> None:
         """Decode each doc's tag probabilities and write ``doc.spans[source]`` (+ ``doc.ents``)."""
@@ -195,7 +196,7 @@ class TransformerEntityRecognizer(TrainablePipe):
         ops = self.model.ops
         scores = list(scores)
         # One copy from the device and one back per batch, not one per doc.
-        probs = numpy.concatenate(_to_host(ops, scores)) if scores else numpy.zeros((0, len(index)), "f")
+        probs = _rows_to_host(ops, scores, len(index))
         truth = numpy.zeros(probs.shape, dtype="float32")
         known = numpy.zeros((probs.shape[0], 1), dtype="float32")
         start = 0
@@ -209,10 +210,7 @@ class TransformerEntityRecognizer(TrainablePipe):
             start += n_tokens
         picked = (probs * truth).sum(axis=1)
         loss = float(-(numpy.log(numpy.clip(picked, 1e-9, 1.0)) * known[:, 0]).sum())
-        d_flat = ops.asarray2f((probs - truth) * known)
-        ends = numpy.cumsum([s.shape[0] for s in scores])
-        d_scores = [d_flat[end - s.shape[0] : end] for s, end in zip(scores, ends)]
-        return loss, d_scores
+        return loss, _split_rows(ops.asarray2f((probs - truth) * known), scores)
 
     def initialize(
         self,
@@ -237,12 +235,16 @@ class TransformerEntityRecognizer(TrainablePipe):
         self.model.initialize(X=doc_sample)
 
 
-def _to_host(ops, arrays: List) -> List[numpy.ndarray]:
-    """float32 host copies of per-doc arrays, with one device-to-host copy for all of them."""
-    arrays = list(arrays)
+def _rows_to_host(ops, arrays: List, width: int) -> numpy.ndarray:
+    """The rows of per-doc arrays stacked into one float32 host array: one device-to-host
+    copy per batch instead of one per doc."""
     if not arrays:
-        return []
-    flat = ops.to_numpy(ops.xp.concatenate(arrays, axis=0)).astype("float32", copy=False)
+        return numpy.zeros((0, width), dtype="float32")
+    return ops.to_numpy(ops.xp.concatenate(arrays, axis=0)).astype("float32", copy=False)
+
+
+def _split_rows(flat, arrays: List) -> List:
+    """``flat`` (rows stacked as by :func:`_rows_to_host`) cut back into per-doc views."""
     ends = numpy.cumsum([a.shape[0] for a in arrays])
     return [flat[end - a.shape[0] : end] for a, end in zip(arrays, ends)]
 
