@@ -29,5 +29,5 @@ save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v i
 PY
 tar -cJf .gpu_run/data.tar.xz -C "$DATA" conll2003/train.conll conll2003/dev.conll conll2003/test.conll \
   wnut17 banking77/train.jsonl banking77/dev.jsonl banking77/test.jsonl sst2/test.jsonl
-cp benchmarks/gpu/cli.py benchmarks/gpu/pipe_profile.py benchmarks/gpu/*.cfg .gpu_run/
+cp benchmarks/gpu/cli.py benchmarks/gpu/*.cfg .gpu_run/
 du -sh .gpu_run

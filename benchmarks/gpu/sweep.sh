@@ -44,7 +44,7 @@ done
 for bs in 32 128; do
   timeout $(tl 50) $PY benchmarks/transformer_speed.py --gpu-id $GPU --model $M --texts /tmp/data/sst2/test.jsonl --train /tmp/data/banking77/train.jsonl --n 1821 --batch-size $bs --threads 4 --repeats 3 2>&1 | tail -3
 done
-[ -d $O/banking_default ] && timeout $(tl 45) $PY .gpu_run/pipe_profile.py $O/banking_default /tmp/data/sst2/test.jsonl $GPU 2>&1 | head -45
+[ -d $O/banking_default ] && timeout $(tl 45) $PY benchmarks/gpu/pipe_profile.py $M /tmp/data/banking77/train.jsonl /tmp/data/sst2/test.jsonl $GPU textcat 2>&1 | head -45
 # Collect.
 $PY - <<'PY' > $OUT/results.json
 import json, glob, os

@@ -72,14 +72,14 @@ class CatsFusion(FusionPipe):
                 out[i, j] = numpy.log(p) - (numpy.log1p(-p) if self.cfg["multi_label"] else 0.0)
         return out, known
 
-    def _fuse(self, scores: Tuple[numpy.ndarray, numpy.ndarray], weights: numpy.ndarray) -> numpy.ndarray:
+    def _fuse(self, source_scores: Tuple[numpy.ndarray, numpy.ndarray], weights: numpy.ndarray) -> numpy.ndarray:
         """(n_docs, n_labels) fused probabilities.
 
         A label's score is the weighted mean over the sources that scored it; with every
         label known to every source (the usual case) that is the plain weighted sum, the
         weights summing to one. A label no weighted source knows gets probability ~0.
         """
-        scores, known = scores
+        scores, known = source_scores
         mass = numpy.tensordot(weights, known.astype("float64"), axes=1)
         z = numpy.tensordot(weights, numpy.where(known, scores, 0.0), axes=1)
         floor = numpy.log(_EPS) - (numpy.log1p(-_EPS) if self.cfg["multi_label"] else 0.0)

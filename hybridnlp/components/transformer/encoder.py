@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Union
 
 import srsly
+import torch
 from spacy.tokens import Doc
 from spacy.util import SimpleFrozenDict
 from thinc.api import CupyOps, Model, get_current_ops, get_torch_default_device
@@ -122,8 +123,6 @@ class SafeHFShim(HFShim):
         cProfile, where the whole forward pass of 32 short texts takes a few ms). Here the
         module switches only when it is in train mode; ``begin_update`` switches it back.
         """
-        import torch
-
         if self._model.training:
             self._model.eval()
         with torch.no_grad():
