@@ -118,6 +118,9 @@ class Errors(metaclass=_Codes):
     E514 = ("Component '{name}': doc._.hybrid_cats has no probabilities from source '{source}'. "
             "Put that category predictor before this component, or list only the sources the "
             "pipeline has in 'sources'.")
+    E515 = ("case_types = true gives the transformer each wordpiece's capitalisation as its "
+            "token type, but {problem}. Use a BERT-style model with token-type embeddings and "
+            "a fast tokenizer, or set case_types = false.")
 
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "

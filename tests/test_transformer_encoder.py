@@ -173,3 +173,38 @@ def test_real_minilm_encodes(no_network):
     trf.initialize(lambda: [], nlp=nlp)
     doc = trf(nlp.make_doc("A short sentence about Paris."))
     assert doc._.trf_data.model_output.last_hidden_state.shape[-1] == 384
+
+
+def test_parameter_averages_reach_the_transformer(tiny_bert_dir):
+    """With ``use_averages`` the optimizer keeps averages of the torch weights; inside
+    ``nlp.use_params(optimizer.averages)`` (how spaCy scores dev and saves checkpoints) the
+    transformer must use them, and get its own weights back afterwards."""
+    from thinc.api import Adam, fix_random_seed
+
+    try:
+        from .transformer_fixtures import textcat_examples
+    except ImportError:
+        from transformer_fixtures import textcat_examples
+
+    fix_random_seed(0)
+    nlp = make_trf_nlp(tiny_bert_dir, "trf_textcat")
+    examples = textcat_examples(nlp)
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01, use_averages=True)
+    for _ in range(5):
+        nlp.update(examples, sgd=optimizer)
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    averaged = {name: value for (owner, name), value in optimizer.averages.items() if owner == shim.id}
+    assert averaged, "the optimizer kept no averages of the transformer's weights"
+    name = "embeddings.word_embeddings.weight"
+    current = shim._model.state_dict()[name].detach().clone().numpy()
+    assert not numpy.allclose(averaged[name], current)
+    doc = nlp.make_doc("a short text to encode")
+    before = nlp(doc.text).cats
+    with nlp.use_params(optimizer.averages):
+        inside = shim._model.state_dict()[name].detach().numpy()
+        numpy.testing.assert_allclose(inside, averaged[name])
+        averaged_cats = nlp(doc.text).cats
+    numpy.testing.assert_array_equal(shim._model.state_dict()[name].detach().numpy(), current)
+    assert nlp(doc.text).cats == before
+    assert averaged_cats != before

@@ -116,8 +116,13 @@ ODD_TEXTS: List[str] = [
 ]
 
 
-def make_trf_nlp(model_dir: Path, head: str, head_config: dict = None, head_name: str = None):
-    """A blank English pipeline: ``transformer`` (tiny model, strided windows) + one head."""
+def make_trf_nlp(
+    model_dir: Path, head: str, head_config: dict = None, head_name: str = None, **encoder_settings
+):
+    """A blank English pipeline: ``transformer`` (tiny model, strided windows) + one head.
+
+    encoder_settings: more arguments of ``hybridnlp.TransformerModel.v1`` (e.g. case_types).
+    """
     import spacy
 
     import hybridnlp.components.transformer.architectures  # noqa: F401  (registers layers)
@@ -136,6 +141,7 @@ def make_trf_nlp(model_dir: Path, head: str, head_config: dict = None, head_name
                     "window": 128,
                     "stride": 96,
                 },
+                **encoder_settings,
             }
         },
     )

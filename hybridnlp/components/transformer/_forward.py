@@ -41,6 +41,9 @@ from transformers import PreTrainedTokenizerFast
 from transformers.file_utils import ModelOutput
 from transformers.modeling_outputs import BaseModelOutput
 
+from ...errors import Errors
+from ._casing import case_token_types, case_type_base
+
 # id -> wordpiece string for each tokenizer seen (weakly keyed: no copy outlives its tokenizer).
 _VOCAB_STRINGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -177,15 +180,21 @@ def fast_forward(model, docs: List[Doc], is_train: bool) -> Tuple[FullTransforme
     tokenizer = model.tokenizer
     nested_spans = model.attrs["get_spans"](docs)
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
-    if not flat_spans or not isinstance(tokenizer, PreTrainedTokenizerFast):
+    case_types = model.attrs.get("case_types", False)
+    if not isinstance(tokenizer, PreTrainedTokenizerFast):
+        if case_types:
+            raise ValueError(Errors.E515.format(problem=f"{type(tokenizer).__name__} gives no character offsets"))
+        return upstream_forward(model, docs, is_train)
+    if not flat_spans:
         return upstream_forward(model, docs, is_train)
     # Upstream also draws a number from Python's `random` here to decide whether to empty
     # torch's CUDA cache (with chance 0 in hybridnlp's configs). Not drawing it changes the
     # shuffling of every epoch after the first, so a run retrained with this forward is an
     # equally valid but not an identical run (README, "make bench").
     # Upstream's huggingface_tokenize, less its one convert_ids_to_tokens call per text.
+    texts = [span.text for span in flat_spans]
     encoding = tokenizer(
-        [span.text for span in flat_spans],
+        texts,
         add_special_tokens=True,
         return_attention_mask=True,
         return_offsets_mapping=True,
@@ -196,6 +205,9 @@ def fast_forward(model, docs: List[Doc], is_train: bool) -> Tuple[FullTransforme
     input_ids = encoding["input_ids"]
     ops = NumpyOps()  # on the CPU, like upstream: one copy to the device per batch
     token_type_ids = encoding.get("token_type_ids")
+    if case_types:  # each wordpiece's capitalisation as its token type (_casing.py)
+        base = case_type_base(model.transformer)
+        token_type_ids = case_token_types(texts, encoding["offset_mapping"], base).astype(input_ids.dtype)
     wordpieces = WordpieceBatch(
         strings=wordpiece_strings(tokenizer, input_ids),
         input_ids=ops.asarray(input_ids, dtype=input_ids.dtype),

@@ -22,6 +22,7 @@ def create_transformer_model(
     transformer_config: dict = {},
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
+    case_types: bool = False,
 ) -> Model:
     """A pretrained transformer for spacy-transformers' ``transformer`` pipe, loaded offline.
 
@@ -29,6 +30,9 @@ def create_transformer_model(
     symbolic name (``"all-MiniLM-L6-v2"``) or a local Hugging Face model directory, resolved
     when the pipeline is initialized; a saved pipeline carries its weights (as safetensors)
     and does not need the directory. ``mixed_precision`` is used only when a GPU is active.
+    ``case_types``: give each wordpiece its capitalisation (lower, Title, UPPER, miXed) as its
+    token type, so that an uncased model sees case in all its layers (``_casing.py``; needs
+    a BERT-style model with token-type embeddings and a fast tokenizer).
     """
     from .encoder import LocalTransformerModel
 
@@ -39,6 +43,7 @@ def create_transformer_model(
         transformer_config=transformer_config,
         mixed_precision=mixed_precision,
         grad_scaler_config=grad_scaler_config,
+        case_types=case_types,
     )
 
 

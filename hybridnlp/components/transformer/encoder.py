@@ -18,6 +18,7 @@ This module imports torch and transformers; the registered constructor in
 ``architectures.py`` imports it lazily so that spaCy's entry-point scan stays cheap.
 """
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Callable, Dict, List, Union
@@ -26,7 +27,7 @@ import srsly
 import torch
 from spacy.tokens import Doc
 from spacy.util import SimpleFrozenDict
-from thinc.api import CupyOps, Model, get_current_ops, get_torch_default_device
+from thinc.api import CupyOps, Model, get_current_ops, get_torch_default_device, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 
 from spacy_transformers.data_classes import HFObjects
@@ -42,6 +43,7 @@ from spacy_transformers.layers._util import replace_listener, replace_listener_c
 from spacy_transformers.util import make_tempdir
 
 from ...errors import Errors
+from ._casing import add_case_types
 from ._forward import fast_forward
 
 
@@ -129,6 +131,37 @@ class SafeHFShim(HFShim):
             with torch.autocast(device_type="cuda", enabled=self._mixed_precision):
                 return self._model(*inputs.args, **inputs.kwargs)
 
+    @contextlib.contextmanager
+    def use_params(self, params):
+        """Use ``params`` (e.g. the optimizer's parameter averages) for the torch weights
+        inside the block.
+
+        thinc's optimizer keys the torch weights ``(shim.id, name)`` (see
+        ``PyTorchShim.finish_update``), while ``PyTorchShim.use_params`` looks only for
+        string keys ``"pytorch_{id}_{name}"``, so with ``use_averages = true`` spaCy would
+        score and save the averaged head on top of the last, unaveraged transformer. This
+        accepts both kinds of key.
+        """
+        prefix = f"pytorch_{self.id}_"
+        state_dict = {}
+        for key, value in params.items():
+            if isinstance(key, tuple) and len(key) == 2 and key[0] == self.id:
+                name = key[1]
+            elif isinstance(key, str) and key.startswith(prefix):
+                name = key[len(prefix):]
+            else:
+                continue
+            state_dict[name] = xp2torch(value, device=self.device)
+        if not state_dict:
+            yield
+            return
+        backup = {name: tensor.detach().clone() for name, tensor in self._model.state_dict().items()}
+        self._model.load_state_dict(state_dict, strict=False)
+        try:
+            yield
+        finally:
+            self._model.load_state_dict(backup)
+
     def to_bytes(self) -> bytes:
         hf_model = self._hfmodel
         if hf_model.transformer is None:
@@ -215,6 +248,8 @@ def _init(model: "LocalTransformerModel", X=None, Y=None):
             model.attrs["name"], model._init_tokenizer_config, model._init_transformer_config
         )
         model.attrs["set_transformer"](model, hf_model)
+    if model.attrs["case_types"]:
+        add_case_types(model.transformer)
     # With the transformer set, the upstream init only infers the output width.
     return transformer_init(model, X, Y)
 
@@ -236,6 +271,7 @@ class LocalTransformerModel(TransformerModel):
         transformer_config: dict = {},
         mixed_precision: bool = False,
         grad_scaler_config: dict = {},
+        case_types: bool = False,
     ):
         # Mixed precision only pays off (and only works) on a GPU; the same config then runs
         # in full precision on CPU.
@@ -270,6 +306,7 @@ class LocalTransformerModel(TransformerModel):
                 "set_transformer": set_pytorch_transformer,
                 "has_transformer": False,
                 "flush_cache_chance": 0.0,
+                "case_types": bool(case_types),
                 "replace_listener": replace_listener,
                 "replace_listener_cfg": replace_listener_cfg,
             },
@@ -279,6 +316,7 @@ class LocalTransformerModel(TransformerModel):
             transformer_config=dict(transformer_config),
             mixed_precision=mixed_precision,
             grad_scaler_config=grad_scaler_config,
+            case_types=bool(case_types),
         )
 
     @property
