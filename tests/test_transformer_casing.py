@@ -9,13 +9,13 @@ from spacy.tokens import Doc
 
 try:
     from .transformer_fixtures import (
-        NER_TRAIN, ODD_TEXTS, make_trf_nlp, ner_examples, predict_in_fresh_process,
-        tiny_bert_dir, tiny_bert_master, train_steps, write_tiny_bert,
+        NER_TRAIN, ODD_TEXTS, doc_spans, gold_spans, make_trf_nlp, ner_examples,
+        predict_in_fresh_process, tiny_bert_dir, tiny_bert_master, train_steps, write_tiny_bert,
     )
 except ImportError:  # tests/ is not a package
     from transformer_fixtures import (
-        NER_TRAIN, ODD_TEXTS, make_trf_nlp, ner_examples, predict_in_fresh_process,
-        tiny_bert_dir, tiny_bert_master, train_steps, write_tiny_bert,
+        NER_TRAIN, ODD_TEXTS, doc_spans, gold_spans, make_trf_nlp, ner_examples,
+        predict_in_fresh_process, tiny_bert_dir, tiny_bert_master, train_steps, write_tiny_bert,
     )
 
 from hybridnlp.components.transformer._casing import CONFIG_KEY, N_CASES, wordpiece_cases
@@ -68,6 +68,7 @@ def test_grown_model_starts_as_the_pretrained_one(tiny_bert_dir):
     assert getattr(transformer.config, CONFIG_KEY) == 2
     texts = ["Mary Jones works at GOOGLE in London .", "iPhone", "the end"]
     numpy.testing.assert_allclose(hidden(cased, texts), hidden(plain, texts), atol=1e-6)
+    assert cased.get_pipe("transformer").model.copy().attrs["case_types"]
     # Initializing again (e.g. resuming) does not grow the table twice.
     cased.get_pipe("transformer").model.initialize()
     assert transformer.config.type_vocab_size == 2 + N_CASES
@@ -88,9 +89,7 @@ def test_overfit_sees_case_through_token_types(trained):
     nlp, history, _ = trained
     assert history[-1] < history[0] * 0.2
     for words, tags in NER_TRAIN:
-        doc = nlp(Doc(nlp.vocab, words=words))
-        expected = Doc(nlp.vocab, words=words, ents=tags).ents
-        assert [(e.start, e.end, e.label_) for e in doc.ents] == [(e.start, e.end, e.label_) for e in expected]
+        assert doc_spans(nlp(Doc(nlp.vocab, words=words))) == gold_spans(words, tags)
     # The uncased tokenizer gives both texts the same wordpieces and the head has no casing
     # features: the difference comes from the token types alone.
     cased = "Mary Jones works at Google in London ."
@@ -113,12 +112,10 @@ def test_round_trip_and_odd_inputs(trained, tmp_path):
     assert loaded.get_pipe("transformer").model.attrs["case_types"]
     for text, doc in zip(texts, expected):
         doc2 = loaded(text)
-        assert [(e.start, e.end, e.label_) for e in doc2.ents] == [(e.start, e.end, e.label_) for e in doc.ents]
+        assert doc_spans(doc2) == doc_spans(doc)
         assert doc2.spans["trf_ner"].attrs["scores"] == doc.spans["trf_ner"].attrs["scores"]
     fresh = predict_in_fresh_process(tmp_path / "pipeline", texts)
-    assert [[tuple(e) for e in out["ents"]] for out in fresh] == [
-        [(e.start, e.end, e.label_) for e in doc.ents] for doc in expected
-    ]
+    assert [[tuple(e) for e in out["ents"]] for out in fresh] == [doc_spans(doc) for doc in expected]
 
 
 def test_model_without_token_types(tmp_path):

@@ -9,9 +9,9 @@ import spacy
 import srsly
 
 try:
-    from .transformer_fixtures import make_trf_nlp, tiny_bert_dir, tiny_bert_master
+    from .transformer_fixtures import make_trf_nlp, textcat_examples, tiny_bert_dir, tiny_bert_master
 except ImportError:  # tests/ is not a package
-    from transformer_fixtures import make_trf_nlp, tiny_bert_dir, tiny_bert_master
+    from transformer_fixtures import make_trf_nlp, textcat_examples, tiny_bert_dir, tiny_bert_master
 
 from hybridnlp.components.transformer.encoder import (
     KNOWN_MODELS, WEIGHTS_FORMAT, load_local_hf, resolve_model_dir,
@@ -180,11 +180,6 @@ def test_parameter_averages_reach_the_transformer(tiny_bert_dir):
     ``nlp.use_params(optimizer.averages)`` (how spaCy scores dev and saves checkpoints) the
     transformer must use them, and get its own weights back afterwards."""
     from thinc.api import Adam, fix_random_seed
-
-    try:
-        from .transformer_fixtures import textcat_examples
-    except ImportError:
-        from transformer_fixtures import textcat_examples
 
     fix_random_seed(0)
     nlp = make_trf_nlp(tiny_bert_dir, "trf_textcat")

@@ -9,13 +9,13 @@ from spacy.tokens import Doc
 
 try:
     from .transformer_fixtures import (
-        NER_TRAIN, ODD_TEXTS, make_trf_nlp, ner_examples, predict_in_fresh_process,
-        tiny_bert_dir, tiny_bert_master, train_steps, write_tiny_bert,
+        NER_TRAIN, ODD_TEXTS, doc_spans, gold_spans, make_trf_nlp, ner_examples,
+        predict_in_fresh_process, tiny_bert_dir, tiny_bert_master, train_steps, write_tiny_bert,
     )
 except ImportError:  # tests/ is not a package
     from transformer_fixtures import (
-        NER_TRAIN, ODD_TEXTS, make_trf_nlp, ner_examples, predict_in_fresh_process,
-        tiny_bert_dir, tiny_bert_master, train_steps, write_tiny_bert,
+        NER_TRAIN, ODD_TEXTS, doc_spans, gold_spans, make_trf_nlp, ner_examples,
+        predict_in_fresh_process, tiny_bert_dir, tiny_bert_master, train_steps, write_tiny_bert,
     )
 
 from hybridnlp.components.transformer.bio import (
@@ -23,14 +23,6 @@ from hybridnlp.components.transformer.bio import (
 )
 
 TEXTS = [" ".join(words) for words, _ in NER_TRAIN]
-
-
-def gold_spans(words, tags):
-    return [(e.start, e.end, e.label_) for e in Doc(spacy.blank("en").vocab, words=words, ents=tags).ents]
-
-
-def doc_spans(doc):
-    return [(e.start, e.end, e.label_) for e in doc.ents]
 
 
 # --- BIO decoding ---------------------------------------------------------------------------

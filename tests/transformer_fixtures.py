@@ -179,6 +179,19 @@ def ner_examples(nlp, data=NER_TRAIN):
     return [Example(Doc(nlp.vocab, words=words), Doc(nlp.vocab, words=words, ents=tags)) for words, tags in data]
 
 
+def gold_spans(words, tags):
+    """(start, end, label) of the entities that BIO ``tags`` give ``words``."""
+    import spacy
+    from spacy.tokens import Doc
+
+    return [(e.start, e.end, e.label_) for e in Doc(spacy.blank("en").vocab, words=words, ents=tags).ents]
+
+
+def doc_spans(doc):
+    """(start, end, label) of ``doc.ents``."""
+    return [(e.start, e.end, e.label_) for e in doc.ents]
+
+
 def train_steps(nlp, examples, n_steps: int, learn_rate: float, seed: int = 0):
     """Initialize ``nlp`` on ``examples`` and run ``n_steps`` full-batch updates.
 

@@ -316,7 +316,6 @@ class LocalTransformerModel(TransformerModel):
             transformer_config=dict(transformer_config),
             mixed_precision=mixed_precision,
             grad_scaler_config=grad_scaler_config,
-            case_types=bool(case_types),
         )
 
     @property
@@ -332,7 +331,10 @@ class LocalTransformerModel(TransformerModel):
         """A deep copy that stays a LocalTransformerModel (upstream's copy builds its own class)."""
         import copy
 
-        copied = LocalTransformerModel(self.attrs["name"], self.attrs["get_spans"], **self._settings)
+        # case_types from attrs: loading restores them from the weights' own bytes.
+        copied = LocalTransformerModel(
+            self.attrs["name"], self.attrs["get_spans"], case_types=self.attrs["case_types"], **self._settings
+        )
         copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
         if self.has_dim("nO"):
