@@ -1,5 +1,6 @@
 """trf_ner on a tiny random BERT (overfitting, IO, odd inputs) and its BIO decoding."""
 
+import itertools
 import shutil
 
 import numpy
@@ -19,7 +20,8 @@ except ImportError:  # tests/ is not a package
     )
 
 from hybridnlp.components.transformer.bio import (
-    allowed_transitions, bio_tags, biluo_to_bio, decode_bio, viterbi_bio,
+    allowed_transitions, bio_tags, biluo_to_bio, decode_bio, decode_bio_batch, viterbi_bio,
+    viterbi_bio_batch,
 )
 
 TEXTS = [" ".join(words) for words, _ in NER_TRAIN]
@@ -53,6 +55,36 @@ def test_viterbi_repairs_invalid_sequences():
     path = [tags[i] for i in viterbi_bio(probs, tags)]
     assert path == ["B-PER", "I-PER", "O", "O"]
     assert viterbi_bio(numpy.zeros((0, 5)), tags) == []
+
+
+def _best_valid_sequence(probs, tags):
+    """The most probable valid tag sequence by enumerating all of them (tiny inputs only)."""
+    allowed = allowed_transitions(tags)
+    logp = numpy.log(numpy.clip(probs.astype("float64"), 1e-12, 1.0))  # as the decoder clips
+    best, best_score = [], -numpy.inf
+    for seq in itertools.product(range(len(tags)), repeat=probs.shape[0]):
+        if not seq or tags[seq[0]].startswith("I-"):
+            continue
+        if all(allowed[a, b] for a, b in zip(seq, seq[1:])):
+            score = logp[numpy.arange(len(seq)), seq].sum()
+            if score > best_score:
+                best, best_score = list(seq), score
+    return best
+
+
+def test_batched_viterbi_finds_the_best_valid_sequence():
+    tags = bio_tags(["A", "B"])
+    rng = numpy.random.default_rng(0)
+    for _ in range(100):
+        # Batches of 0-5 docs of 0-4 tokens, in random length order (empty docs included).
+        batch = [
+            rng.dirichlet(numpy.full(len(tags), 0.3), size=rng.integers(0, 5)).astype("float32")
+            for _ in range(rng.integers(0, 6))
+        ]
+        paths = viterbi_bio_batch(batch, tags)
+        assert paths == [_best_valid_sequence(probs, tags) for probs in batch]
+        assert paths == [viterbi_bio(probs, tags) for probs in batch]
+        assert decode_bio_batch(batch, tags) == [decode_bio(probs, tags) for probs in batch]
 
 
 def test_span_confidence():

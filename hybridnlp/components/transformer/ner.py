@@ -39,7 +39,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from ...errors import Errors
 from ..outputs import write_spans
-from .bio import bio_tags, biluo_to_bio, decode_bio
+from .bio import bio_tags, biluo_to_bio, decode_bio_batch
 from ._update import check_learn_rate_scale, finish_update_scaled
 from .textcat import require_upstream_transformer
 
@@ -150,10 +150,10 @@ class TransformerEntityRecognizer(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[numpy.ndarray]) -> None:
         """Decode each doc's tag probabilities and write ``doc.spans[source]`` (+ ``doc.ents``)."""
-        tags = self.tags
-        for doc, probs in zip(docs, scores):
-            spans = decode_bio(probs, tags)
-            write_spans(doc, self.source, spans, set_ents=bool(self.cfg["set_ents"]))
+        docs = list(docs)
+        set_ents = bool(self.cfg["set_ents"])
+        for doc, spans in zip(docs, decode_bio_batch(list(scores), self.tags)):
+            write_spans(doc, self.source, spans, set_ents=set_ents)
 
     def update(
         self,
