@@ -80,7 +80,7 @@ def viterbi_bio_batch(batch: Sequence[numpy.ndarray], tags: Sequence[str]) -> Li
 
     The documents are sorted by length and padded, so each step of the dynamic programme is
     one array operation over the documents still running (the ones longer than the step)
-    instead of one Python loop per document. Same paths as decoding one document at a time,
+    instead of one Python loop per document. Same paths as a per-document Viterbi pass,
     ties included (both take the first best tag).
     """
     lengths = numpy.array([probs.shape[0] for probs in batch], dtype="int64")
