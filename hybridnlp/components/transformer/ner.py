@@ -150,7 +150,6 @@ class TransformerEntityRecognizer(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[numpy.ndarray]) -> None:
         """Decode each doc's tag probabilities and write ``doc.spans[source]`` (+ ``doc.ents``)."""
-        docs = list(docs)
         set_ents = bool(self.cfg["set_ents"])
         for doc, spans in zip(docs, decode_bio_batch(list(scores), self.tags)):
             write_spans(doc, self.source, spans, set_ents=set_ents)
