@@ -121,6 +121,8 @@ class Errors(metaclass=_Codes):
     E515 = ("case_types = true gives the transformer each wordpiece's capitalisation as its "
             "token type, but {problem}. Use a BERT-style model with token-type embeddings and "
             "a fast tokenizer, or set case_types = false.")
+    E516 = ("label_smoothing must be a number in [0, 1) (got {value!r}); 0 trains on the gold "
+            "labels as they are.")
 
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "

@@ -85,6 +85,13 @@ def require_upstream_transformer(component, nlp: Optional[Language]) -> None:
     raise ValueError(Errors.E503.format(name=component.name))
 
 
+def check_label_smoothing(value: float) -> float:
+    """``value`` as a float if it is a number in [0, 1), else E516."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(Errors.E516.format(value=value))
+    return float(value)
+
+
 def check_linear_probe(value: int) -> int:
     """``value`` if it is a whole number >= 0, else E510."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -123,6 +130,20 @@ class _HybridCatsMixin:
         for i, doc in enumerate(docs):
             write_cats(doc, self.source, {label: float(scores[i, j]) for j, label in enumerate(self.labels)})
 
+    # Classes a smoothed target spreads its mass over: all labels for exclusive classes,
+    # the two outcomes of each label for multi-label.
+    _n_smoothing_classes: Optional[int] = None
+
+    def _examples_to_truth(self, examples):
+        """spaCy's targets, moved ``label_smoothing`` of the way to uniform: with 77
+        exclusive classes and 0.1, the gold label gets 0.9 + 0.1/77 and the others 0.1/77."""
+        truths, not_missing = super()._examples_to_truth(examples)
+        smoothing = self.cfg.get("label_smoothing", 0.0)
+        if smoothing:
+            n_classes = self._n_smoothing_classes or len(self.labels)
+            truths = truths * (1.0 - smoothing) + smoothing / n_classes
+        return truths, not_missing
+
     def finish_update(self, sgd: Optimizer) -> None:
         """Update the head's weights, at ``learn_rate_scale`` times the optimizer's rate."""
         finish_update_scaled(self.model, sgd, self.cfg.get("learn_rate_scale", 1.0))
@@ -159,15 +180,19 @@ class TransformerTextCategorizer(_HybridCatsMixin, TextCategorizer):
         source: Optional[str] = None,
         learn_rate_scale: float = 1.0,
         linear_probe: int = 0,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self.cfg["source"] = source
         self.cfg["learn_rate_scale"] = check_learn_rate_scale(learn_rate_scale)
         self.cfg["linear_probe"] = check_linear_probe(linear_probe)
+        self.cfg["label_smoothing"] = check_label_smoothing(label_smoothing)
 
 
 class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCategorizer):
     """Independent labels (each probability in [0, 1]) on the transformer."""
+
+    _n_smoothing_classes = 2
 
     def __init__(
         self,
@@ -180,11 +205,13 @@ class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCate
         source: Optional[str] = None,
         learn_rate_scale: float = 1.0,
         linear_probe: int = 0,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self.cfg["source"] = source
         self.cfg["learn_rate_scale"] = check_learn_rate_scale(learn_rate_scale)
         self.cfg["linear_probe"] = check_linear_probe(linear_probe)
+        self.cfg["label_smoothing"] = check_label_smoothing(label_smoothing)
 
 
 @Language.factory(
@@ -197,6 +224,7 @@ class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCate
         "source": None,
         "learn_rate_scale": 1.0,
         "linear_probe": 0,
+        "label_smoothing": 0.0,
     },
     default_score_weights=SCORE_WEIGHTS,
 )
@@ -209,6 +237,7 @@ def make_trf_textcat(
     source: Optional[str],
     learn_rate_scale: float,
     linear_probe: int,
+    label_smoothing: float,
 ) -> TransformerTextCategorizer:
     """Exclusive text classification head on a shared ``transformer`` component.
 
@@ -222,10 +251,13 @@ def make_trf_textcat(
     linear_probe: before training, fit the output layer as a logistic regression on the
         pretrained encoder's features of up to this many training examples, so fine-tuning
         starts from a head that already knows the classes (0: start from zeros).
+    label_smoothing: train towards targets moved this far from the gold labels to uniform
+        (0.1: the gold class gets 0.9 plus its share of 0.1), as spaCy's tagger does.
     """
     return TransformerTextCategorizer(
         nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source,
         learn_rate_scale=learn_rate_scale, linear_probe=linear_probe,
+        label_smoothing=label_smoothing,
     )
 
 
@@ -239,6 +271,7 @@ def make_trf_textcat(
         "source": None,
         "learn_rate_scale": 1.0,
         "linear_probe": 0,
+        "label_smoothing": 0.0,
     },
     default_score_weights=SCORE_WEIGHTS,
 )
@@ -251,6 +284,7 @@ def make_trf_textcat_multilabel(
     source: Optional[str],
     learn_rate_scale: float,
     linear_probe: int,
+    label_smoothing: float,
 ) -> MultiLabelTransformerTextCategorizer:
     """Multi-label text classification head on a shared ``transformer`` component.
 
@@ -263,8 +297,11 @@ def make_trf_textcat_multilabel(
     linear_probe: before training, fit the output layer as a logistic regression on the
         pretrained encoder's features of up to this many training examples, so fine-tuning
         starts from a head that already knows the classes (0: start from zeros).
+    label_smoothing: train each label towards a target moved this far to 0.5 (0.1: 0.95
+        for a label the doc has, 0.05 for one it lacks).
     """
     return MultiLabelTransformerTextCategorizer(
         nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source,
         learn_rate_scale=learn_rate_scale, linear_probe=linear_probe,
+        label_smoothing=label_smoothing,
     )
