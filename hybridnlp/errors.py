@@ -123,6 +123,8 @@ class Errors(metaclass=_Codes):
             "a fast tokenizer, or set case_types = false.")
     E516 = ("label_smoothing must be a number in [0, 1) (got {value!r}); 0 trains on the gold "
             "labels as they are.")
+    E517 = ("layer_decay must be a number in (0, 1] (got {value!r}); 1.0 trains every layer of "
+            "the transformer at the same rate.")
 
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "

@@ -5,9 +5,9 @@ import numpy
 import pytest
 
 try:
-    from .transformer_fixtures import make_trf_nlp, ner_examples, textcat_examples, tiny_bert_dir, tiny_bert_master  # noqa: F401
+    from .transformer_fixtures import RecordingOptimizer, make_trf_nlp, ner_examples, textcat_examples, tiny_bert_dir, tiny_bert_master  # noqa: F401
 except ImportError:  # tests/ is not a package
-    from transformer_fixtures import make_trf_nlp, ner_examples, textcat_examples, tiny_bert_dir, tiny_bert_master  # noqa: F401
+    from transformer_fixtures import RecordingOptimizer, make_trf_nlp, ner_examples, textcat_examples, tiny_bert_dir, tiny_bert_master  # noqa: F401
 
 HEADS = [("trf_textcat", textcat_examples), ("trf_ner", ner_examples)]
 
@@ -17,21 +17,6 @@ def head_params(nlp, head):
     return numpy.concatenate(
         [model.ops.to_numpy(node.get_param(name)).ravel() for node in model.walk() for name in node.param_names]
     )
-
-
-class RecordingOptimizer:
-    """Passes every call on to a thinc optimizer and records each key's lr_scale."""
-
-    def __init__(self, optimizer):
-        self.optimizer = optimizer
-        self.scales = {}
-
-    def __call__(self, key, weights, gradient, *, lr_scale=1.0):
-        self.scales[key] = lr_scale
-        return self.optimizer(key, weights, gradient, lr_scale=lr_scale)
-
-    def __getattr__(self, name):
-        return getattr(self.optimizer, name)
 
 
 def one_step(model_dir, head, make_examples, scale):

@@ -212,6 +212,21 @@ def train_steps(nlp, examples, n_steps: int, learn_rate: float, seed: int = 0):
     return history
 
 
+class RecordingOptimizer:
+    """Passes every call on to a thinc optimizer and records each key's lr_scale."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.scales = {}
+
+    def __call__(self, key, weights, gradient, *, lr_scale=1.0):
+        self.scales[key] = lr_scale
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale)
+
+    def __getattr__(self, name):
+        return getattr(self.optimizer, name)
+
+
 def long_text(sentences: List[str], min_words: int = 700) -> str:
     """A document made by repeating ``sentences`` until it has at least ``min_words`` words."""
     words: List[str] = []

@@ -23,6 +23,7 @@ def create_transformer_model(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     case_types: bool = False,
+    layer_decay: float = 1.0,
 ) -> Model:
     """A pretrained transformer for spacy-transformers' ``transformer`` pipe, loaded offline.
 
@@ -33,6 +34,9 @@ def create_transformer_model(
     ``case_types``: give each wordpiece its capitalisation (lower, Title, UPPER, miXed) as its
     token type, so that an uncased model sees case in all its layers (``_casing.py``; needs
     a BERT-style model with token-type embeddings and a fast tokenizer).
+    ``layer_decay``: layer-wise learning-rate decay; the top layer learns at the optimizer's
+    rate, each layer below at ``layer_decay`` times the one above, the embeddings last
+    (1.0: all at one rate).
     """
     from .encoder import LocalTransformerModel
 
@@ -44,6 +48,7 @@ def create_transformer_model(
         mixed_precision=mixed_precision,
         grad_scaler_config=grad_scaler_config,
         case_types=case_types,
+        layer_decay=layer_decay,
     )
 
 

@@ -113,9 +113,52 @@ def load_local_hf(
     return HFObjects(tokenizer, transformer, vocab_file_contents)
 
 
+class _LayerScaledOptimizer:
+    """Passes each torch weight's update to ``optimizer`` with its layer's learning-rate scale."""
+
+    def __init__(self, optimizer, scales: Dict[str, float]):
+        self.optimizer = optimizer
+        self.scales = scales
+
+    def __call__(self, key, weights, gradient, *, lr_scale: float = 1.0):
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.scales.get(key[1], 1.0))
+
+
+def layer_lr_scales(model: torch.nn.Module, layer_decay: float) -> Dict[str, float]:
+    """Learning-rate scale of each parameter of a BERT-style encoder under layer-wise decay:
+    1 for the top layer, ``layer_decay`` for the one below, ... and ``layer_decay ** n`` for
+    the embeddings of an ``n``-layer encoder. Parameters outside the layer stack and the
+    embeddings (a pooler) keep 1."""
+    import re
+
+    n_layers = getattr(model.config, "num_hidden_layers", None)
+    scales = {}
+    for name, _ in model.named_parameters():
+        match = re.search(r"(?:^|\.)layers?\.(\d+)\.", name)
+        if n_layers and match:
+            scales[name] = layer_decay ** (n_layers - 1 - int(match.group(1)))
+        elif n_layers and "embeddings" in name:
+            scales[name] = layer_decay ** n_layers
+    return scales
+
+
 class SafeHFShim(HFShim):
-    """HFShim whose bytes hold safetensors weights instead of a pickled state dict, and whose
-    prediction leaves the torch module in eval mode."""
+    """HFShim whose bytes hold safetensors weights instead of a pickled state dict, whose
+    prediction leaves the torch module in eval mode, and whose update can give lower layers
+    lower learning rates (``layer_decay``)."""
+
+    layer_decay: float = 1.0
+
+    def finish_update(self, optimizer) -> None:
+        """Update the torch weights; with ``layer_decay`` < 1, layer ``i`` of ``n`` (from the
+        bottom) learns at ``layer_decay ** (n - 1 - i)`` times the rate, the embeddings at
+        ``layer_decay ** n``."""
+        if self.layer_decay == 1.0 or self._model is None:
+            return super().finish_update(optimizer)
+        cached = getattr(self, "_layer_scales", None)
+        if cached is None or cached[0] is not self._model:
+            cached = self._layer_scales = (self._model, layer_lr_scales(self._model, self.layer_decay))
+        return super().finish_update(_LayerScaledOptimizer(optimizer, cached[1]))
 
     def predict(self, inputs):
         """The model's output without gradients (under autocast when mixed precision is on).
@@ -242,6 +285,13 @@ class SafeHFShim(HFShim):
         return self
 
 
+def check_layer_decay(value: float) -> float:
+    """``value`` as a float if it is a number in (0, 1], else E517."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise ValueError(Errors.E517.format(value=value))
+    return float(value)
+
+
 def _init(model: "LocalTransformerModel", X=None, Y=None):
     if not model.attrs["has_transformer"]:
         hf_model = load_local_hf(
@@ -272,6 +322,7 @@ class LocalTransformerModel(TransformerModel):
         mixed_precision: bool = False,
         grad_scaler_config: dict = {},
         case_types: bool = False,
+        layer_decay: float = 1.0,
     ):
         # Mixed precision only pays off (and only works) on a GPU; the same config then runs
         # in full precision on CPU.
@@ -279,6 +330,8 @@ class LocalTransformerModel(TransformerModel):
         mixed_precision = bool(mixed_precision and on_gpu)
         grad_scaler_config = dict(grad_scaler_config)
         hf_model = HFObjects(None, None, None, dict(tokenizer_config), dict(transformer_config))
+        shim = SafeHFShim(hf_model, mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
+        shim.layer_decay = check_layer_decay(layer_decay)
         wrapper = Model(
             "hf-pytorch",
             pytorch_forward,
@@ -286,11 +339,7 @@ class LocalTransformerModel(TransformerModel):
                 "convert_inputs": _convert_transformer_inputs,
                 "convert_outputs": _convert_transformer_outputs,
             },
-            shims=[
-                SafeHFShim(
-                    hf_model, mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config
-                )
-            ],
+            shims=[shim],
             dims={"nI": None, "nO": None},
         )
         Model.__init__(
@@ -316,6 +365,7 @@ class LocalTransformerModel(TransformerModel):
             transformer_config=dict(transformer_config),
             mixed_precision=mixed_precision,
             grad_scaler_config=grad_scaler_config,
+            layer_decay=shim.layer_decay,
         )
 
     @property
