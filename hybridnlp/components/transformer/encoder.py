@@ -131,13 +131,17 @@ def layer_lr_scales(model: torch.nn.Module, layer_decay: float) -> Dict[str, flo
     embeddings (a pooler) keep 1."""
     import re
 
-    n_layers = getattr(model.config, "num_hidden_layers", None)
-    scales = {}
+    # Layer indices from the parameter names ("encoder.layer.3.", DistilBERT's
+    # "transformer.layer.3.", "layers.3."), so no config attribute is needed.
+    layer_of = {}
     for name, _ in model.named_parameters():
         match = re.search(r"(?:^|\.)layers?\.(\d+)\.", name)
-        if n_layers and match:
-            scales[name] = layer_decay ** (n_layers - 1 - int(match.group(1)))
-        elif n_layers and "embeddings" in name:
+        if match:
+            layer_of[name] = int(match.group(1))
+    n_layers = max(layer_of.values()) + 1 if layer_of else 0
+    scales = {name: layer_decay ** (n_layers - 1 - i) for name, i in layer_of.items()}
+    for name, _ in model.named_parameters():
+        if name not in layer_of and "embeddings" in name:
             scales[name] = layer_decay ** n_layers
     return scales
 

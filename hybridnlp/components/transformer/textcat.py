@@ -102,6 +102,10 @@ def check_linear_probe(value: int) -> int:
 class _HybridCatsMixin:
     """Prediction and output writing shared by the exclusive and multi-label heads."""
 
+    # Classes a smoothed target spreads its mass over: all labels for exclusive classes,
+    # the two outcomes of each label for multi-label.
+    _n_smoothing_classes: Optional[int] = None
+
     @property
     def source(self) -> str:
         """The key of this component's scores in ``doc._.hybrid_cats``."""
@@ -129,10 +133,6 @@ class _HybridCatsMixin:
         scores = self.model.ops.to_numpy(scores)
         for i, doc in enumerate(docs):
             write_cats(doc, self.source, {label: float(scores[i, j]) for j, label in enumerate(self.labels)})
-
-    # Classes a smoothed target spreads its mass over: all labels for exclusive classes,
-    # the two outcomes of each label for multi-label.
-    _n_smoothing_classes: Optional[int] = None
 
     def _examples_to_truth(self, examples):
         """spaCy's targets, moved ``label_smoothing`` of the way to uniform: with 77
