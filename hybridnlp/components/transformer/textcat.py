@@ -106,6 +106,15 @@ class _HybridCatsMixin:
     # the two outcomes of each label for multi-label.
     _n_smoothing_classes: Optional[int] = None
 
+    def _set_head_cfg(
+        self, source: Optional[str], learn_rate_scale: float, linear_probe: int, label_smoothing: float
+    ) -> None:
+        """Validate hybridnlp's settings and keep them in ``cfg`` (saved with the pipeline)."""
+        self.cfg["source"] = source
+        self.cfg["learn_rate_scale"] = check_learn_rate_scale(learn_rate_scale)
+        self.cfg["linear_probe"] = check_linear_probe(linear_probe)
+        self.cfg["label_smoothing"] = check_label_smoothing(label_smoothing)
+
     @property
     def source(self) -> str:
         """The key of this component's scores in ``doc._.hybrid_cats``."""
@@ -183,10 +192,7 @@ class TransformerTextCategorizer(_HybridCatsMixin, TextCategorizer):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
-        self.cfg["source"] = source
-        self.cfg["learn_rate_scale"] = check_learn_rate_scale(learn_rate_scale)
-        self.cfg["linear_probe"] = check_linear_probe(linear_probe)
-        self.cfg["label_smoothing"] = check_label_smoothing(label_smoothing)
+        self._set_head_cfg(source, learn_rate_scale, linear_probe, label_smoothing)
 
 
 class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCategorizer):
@@ -208,10 +214,7 @@ class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCate
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
-        self.cfg["source"] = source
-        self.cfg["learn_rate_scale"] = check_learn_rate_scale(learn_rate_scale)
-        self.cfg["linear_probe"] = check_linear_probe(linear_probe)
-        self.cfg["label_smoothing"] = check_label_smoothing(label_smoothing)
+        self._set_head_cfg(source, learn_rate_scale, linear_probe, label_smoothing)
 
 
 @Language.factory(
