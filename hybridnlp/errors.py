@@ -125,6 +125,8 @@ class Errors(metaclass=_Codes):
             "labels as they are.")
     E517 = ("layer_decay must be a number in (0, 1] (got {value!r}); 1.0 trains every layer of "
             "the transformer at the same rate.")
+    E518 = ("logit_adjustment must be a number >= 0 (got {value!r}); 0 trains for the class "
+            "frequencies of the training data, 1 for equally likely classes.")
 
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "

@@ -10,6 +10,8 @@ with three differences:
   embeddings, and a reduce model has no second path to the transformer, so it avoids the
   listener-order gotcha of TextCatEnsemble when a pipeline shares one transformer;
 * outputs follow hybridnlp's contract: ``doc.cats`` and ``doc._.hybrid_cats[source]``;
+* ``trf_textcat`` can train for equally likely classes (``logit_adjustment``) when the
+  training data over-represents some;
 * an empty doc gets the model's answer for a doc without evidence (zero token vectors, i.e.
   the learned prior), the same whether it is predicted alone or in a batch; spaCy returns
   zeros for a batch of empty docs only, which are not probabilities.
@@ -20,6 +22,7 @@ from the pipeline raises E503 at initialization.
 
 from typing import Callable, Iterable, List, Optional
 
+import numpy
 from spacy.language import Language
 from spacy.pipeline.textcat import TextCategorizer
 from spacy.pipeline.textcat_multilabel import MultiLabel_TextCategorizer
@@ -89,6 +92,13 @@ def check_label_smoothing(value: float) -> float:
     """``value`` as a float if it is a number in [0, 1), else E516."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(Errors.E516.format(value=value))
+    return float(value)
+
+
+def check_logit_adjustment(value: float) -> float:
+    """``value`` as a float if it is a finite number >= 0, else E518."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < float("inf"):
+        raise ValueError(Errors.E518.format(value=value))
     return float(value)
 
 
@@ -190,9 +200,53 @@ class TransformerTextCategorizer(_HybridCatsMixin, TextCategorizer):
         learn_rate_scale: float = 1.0,
         linear_probe: int = 0,
         label_smoothing: float = 0.0,
+        logit_adjustment: float = 0.0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self._set_head_cfg(source, learn_rate_scale, linear_probe, label_smoothing)
+        self.cfg["logit_adjustment"] = check_logit_adjustment(logit_adjustment)
+        # Training examples per label, counted by initialize (saved with the pipeline).
+        self.cfg.setdefault("class_counts", {})
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Iterable[str]] = None,
+        **kwargs,
+    ) -> None:
+        """Labels, model size and linear probe as for both heads; then count each label's
+        training examples (the class prior of ``logit_adjustment``)."""
+        super().initialize(get_examples, nlp=nlp, labels=labels, **kwargs)
+        counts = dict.fromkeys(self.labels, 0)
+        for eg in get_examples():
+            for label, value in eg.reference.cats.items():
+                if label in counts and value >= 0.5:
+                    counts[label] += 1
+        self.cfg["class_counts"] = counts
+
+    def log_class_prior(self) -> numpy.ndarray:
+        """log of each label's share of the training examples (``self.labels`` order), with
+        one added to every count so that a label without examples has a finite prior."""
+        counts = self.cfg.get("class_counts") or {}
+        n = numpy.array([counts.get(label, 0) for label in self.labels], dtype="float32") + 1.0
+        return numpy.log(n / n.sum())
+
+    def get_loss(self, examples: Iterable[Example], scores):
+        """spaCy's loss, or with ``logit_adjustment`` = tau > 0 the logit-adjusted softmax
+        loss (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021): the
+        gradient is softmax(logits + tau * log prior) - target, so the model's own scores
+        learn what is left once the classes' training frequencies are taken out. With tau = 1
+        they estimate p(label | text) for equally likely classes, the choice that maximises
+        accuracy on a test set balanced over the labels."""
+        tau = self.cfg.get("logit_adjustment", 0.0)
+        if not tau:
+            return super().get_loss(examples, scores)
+        ops = self.model.ops
+        adjusted = scores * ops.asarray(numpy.exp(tau * self.log_class_prior()))
+        adjusted = adjusted / adjusted.sum(axis=1, keepdims=True)
+        return super().get_loss(examples, adjusted)
 
 
 class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCategorizer):
@@ -228,6 +282,7 @@ class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCate
         "learn_rate_scale": 1.0,
         "linear_probe": 0,
         "label_smoothing": 0.0,
+        "logit_adjustment": 0.0,
     },
     default_score_weights=SCORE_WEIGHTS,
 )
@@ -241,6 +296,7 @@ def make_trf_textcat(
     learn_rate_scale: float,
     linear_probe: int,
     label_smoothing: float,
+    logit_adjustment: float,
 ) -> TransformerTextCategorizer:
     """Exclusive text classification head on a shared ``transformer`` component.
 
@@ -256,11 +312,15 @@ def make_trf_textcat(
         starts from a head that already knows the classes (0: start from zeros).
     label_smoothing: train towards targets moved this far from the gold labels to uniform
         (0.1: the gold class gets 0.9 plus its share of 0.1), as spaCy's tagger does.
+    logit_adjustment: train for classes that are equally likely, whatever their share of
+        the training data (1.0), or part of the way there (0 < tau < 1): the loss adds tau
+        times each class's log training frequency to its logit, so ``doc.cats`` no longer
+        favours classes that were frequent in training. 0: the training frequencies stand.
     """
     return TransformerTextCategorizer(
         nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source,
         learn_rate_scale=learn_rate_scale, linear_probe=linear_probe,
-        label_smoothing=label_smoothing,
+        label_smoothing=label_smoothing, logit_adjustment=logit_adjustment,
     )
 
 
