@@ -127,6 +127,9 @@ class Errors(metaclass=_Codes):
             "the transformer at the same rate.")
     E518 = ("logit_adjustment must be a number >= 0 (got {value!r}); 0 trains for the class "
             "frequencies of the training data, 1 for equally likely classes.")
+    E519 = ("Component '{name}': logit_adjustment applies to exclusive classes (trf_textcat), "
+            "where one class prior covers all labels; a multi-label head has independent labels. "
+            "Set logit_adjustment = 0 for multi-label corpora (got {value!r}).")
 
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "

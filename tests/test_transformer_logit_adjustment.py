@@ -116,3 +116,10 @@ def test_check_refuses_what_spacy_configs_let_through_from_python(bad):
 
     with pytest.raises(ValueError, match="logit_adjustment must be a number >= 0"):
         check_logit_adjustment(bad)
+
+
+def test_multi_label_head_takes_zero_and_refuses_more(tiny_bert_dir):
+    nlp = make_trf_nlp(tiny_bert_dir, "trf_textcat_multilabel", {"logit_adjustment": 0.0})
+    assert "logit_adjustment" not in nlp.get_pipe("trf_textcat_multilabel").cfg
+    with pytest.raises(ValueError, match="logit_adjustment applies to exclusive classes"):
+        make_trf_nlp(tiny_bert_dir, "trf_textcat_multilabel", {"logit_adjustment": 1.0})

@@ -266,9 +266,12 @@ class MultiLabelTransformerTextCategorizer(_HybridCatsMixin, MultiLabel_TextCate
         learn_rate_scale: float = 1.0,
         linear_probe: int = 0,
         label_smoothing: float = 0.0,
+        logit_adjustment: float = 0.0,
     ) -> None:
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self._set_head_cfg(source, learn_rate_scale, linear_probe, label_smoothing)
+        if check_logit_adjustment(logit_adjustment):
+            raise ValueError(Errors.E519.format(name=name, value=logit_adjustment))
 
 
 @Language.factory(
@@ -335,6 +338,7 @@ def make_trf_textcat(
         "learn_rate_scale": 1.0,
         "linear_probe": 0,
         "label_smoothing": 0.0,
+        "logit_adjustment": 0.0,
     },
     default_score_weights=SCORE_WEIGHTS,
 )
@@ -348,6 +352,7 @@ def make_trf_textcat_multilabel(
     learn_rate_scale: float,
     linear_probe: int,
     label_smoothing: float,
+    logit_adjustment: float,
 ) -> MultiLabelTransformerTextCategorizer:
     """Multi-label text classification head on a shared ``transformer`` component.
 
@@ -362,9 +367,11 @@ def make_trf_textcat_multilabel(
         starts from a head that already knows the classes (0: start from zeros).
     label_smoothing: train each label towards a target moved this far to 0.5 (0.1: 0.95
         for a label the doc has, 0.05 for one it lacks).
+    logit_adjustment: 0 only (accepted so that one config serves both heads; see
+        ``trf_textcat``).
     """
     return MultiLabelTransformerTextCategorizer(
         nlp.vocab, model, name, threshold=threshold, scorer=scorer, source=source,
         learn_rate_scale=learn_rate_scale, linear_probe=linear_probe,
-        label_smoothing=label_smoothing,
+        label_smoothing=label_smoothing, logit_adjustment=logit_adjustment,
     )
