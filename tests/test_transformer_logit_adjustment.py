@@ -7,11 +7,11 @@ import pytest
 
 try:
     from .transformer_fixtures import (  # noqa: F401
-        make_trf_nlp, textcat_examples, tiny_bert_dir, tiny_bert_master, train_steps,
+        make_trf_nlp, multilabel_examples, textcat_examples, tiny_bert_dir, tiny_bert_master, train_steps,
     )
 except ImportError:  # tests/ is not a package
     from transformer_fixtures import (  # noqa: F401
-        make_trf_nlp, textcat_examples, tiny_bert_dir, tiny_bert_master, train_steps,
+        make_trf_nlp, multilabel_examples, textcat_examples, tiny_bert_dir, tiny_bert_master, train_steps,
     )
 
 # Four positive texts to one negative and one neutral: a prior of 4:1:1.
@@ -121,5 +121,7 @@ def test_check_refuses_what_spacy_configs_let_through_from_python(bad):
 def test_multi_label_head_takes_zero_and_refuses_more(tiny_bert_dir):
     nlp = make_trf_nlp(tiny_bert_dir, "trf_textcat_multilabel", {"logit_adjustment": 0.0})
     assert "logit_adjustment" not in nlp.get_pipe("trf_textcat_multilabel").cfg
+    nlp.initialize(lambda: multilabel_examples(nlp))
+    assert nlp.get_pipe("trf_textcat_multilabel").cfg["class_counts"] == {"music": 3, "sport": 3, "weather": 4}
     with pytest.raises(ValueError, match="logit_adjustment applies to exclusive classes"):
         make_trf_nlp(tiny_bert_dir, "trf_textcat_multilabel", {"logit_adjustment": 1.0})

@@ -177,12 +177,20 @@ class _HybridCatsMixin:
     ) -> None:
         """Infer labels from the examples' ``cats`` (or take ``labels``) and size the model;
         with ``linear_probe`` > 0, fit the output layer on the pretrained encoder's features
-        of that many training examples (drawn at random) before training starts."""
+        of that many training examples (drawn at random) before training starts. Each
+        label's number of positive training examples goes to ``cfg["class_counts"]`` (saved
+        with the pipeline; ``logit_adjustment`` uses it)."""
         require_upstream_transformer(self, nlp)
         if self.cfg.get("linear_probe", 0):
             upstream_transformer(self, nlp)  # E509 before any work when there is none
         super().initialize(get_examples, nlp=nlp, labels=labels, **kwargs)
         fit_linear_probe(self, get_examples(), nlp, self.cfg.get("linear_probe", 0))
+        counts = dict.fromkeys(self.labels, 0)
+        for eg in get_examples():
+            for label, value in eg.reference.cats.items():
+                if label in counts and value >= 0.5:
+                    counts[label] += 1
+        self.cfg["class_counts"] = counts
 
 
 class TransformerTextCategorizer(_HybridCatsMixin, TextCategorizer):
@@ -205,26 +213,6 @@ class TransformerTextCategorizer(_HybridCatsMixin, TextCategorizer):
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
         self._set_head_cfg(source, learn_rate_scale, linear_probe, label_smoothing)
         self.cfg["logit_adjustment"] = check_logit_adjustment(logit_adjustment)
-        # Training examples per label, counted by initialize (saved with the pipeline).
-        self.cfg.setdefault("class_counts", {})
-
-    def initialize(
-        self,
-        get_examples: Callable[[], Iterable[Example]],
-        *,
-        nlp: Optional[Language] = None,
-        labels: Optional[Iterable[str]] = None,
-        **kwargs,
-    ) -> None:
-        """Labels, model size and linear probe as for both heads; then count each label's
-        training examples (the class prior of ``logit_adjustment``)."""
-        super().initialize(get_examples, nlp=nlp, labels=labels, **kwargs)
-        counts = dict.fromkeys(self.labels, 0)
-        for eg in get_examples():
-            for label, value in eg.reference.cats.items():
-                if label in counts and value >= 0.5:
-                    counts[label] += 1
-        self.cfg["class_counts"] = counts
 
     def log_class_prior(self) -> numpy.ndarray:
         """log of each label's share of the training examples (``self.labels`` order), with
