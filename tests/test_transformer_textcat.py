@@ -5,6 +5,7 @@ import shutil
 import numpy
 import pytest
 import spacy
+from thinc.api import Config
 
 try:
     from .transformer_fixtures import (
@@ -174,3 +175,51 @@ def test_source_setting(tiny_bert_dir):
     train_steps(nlp, textcat_examples(nlp), n_steps=1, learn_rate=0.001)
     doc = nlp("good film")
     assert set(doc._.hybrid_cats) == {"minilm"}
+
+
+@pytest.mark.parametrize("pooling", ["max", "first", "last"])
+def test_reductions_beyond_mean_take_empty_docs(tiny_bert_dir, tmp_path, pooling):
+    # thinc's max, first and last reductions refuse zero-length sequences; the head's model
+    # gives an empty doc one zero vector instead, in training and prediction alike.
+    from hybridnlp.components.transformer.textcat import DEFAULT_MODEL_CONFIG
+
+    model = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+    model[f"use_reduce_{pooling}"] = True
+    nlp = make_trf_nlp(tiny_bert_dir, "trf_textcat", {"model": model})
+    examples = textcat_examples(nlp, TEXTCAT_TRAIN + [("", "negative")])
+    history = train_steps(nlp, examples, n_steps=40, learn_rate=0.002)
+    assert history[-1] < history[0] * 0.2
+    assert [max(nlp(t).cats, key=nlp(t).cats.get) for t in TEXTS] == [gold for _, gold in TEXTCAT_TRAIN]
+    texts = ODD_TEXTS + TEXTS
+    alone = [nlp(text).cats for text in texts]
+    for size in (1, 3, len(texts)):
+        for doc, cats in zip(nlp.pipe(texts, batch_size=size), alone):
+            numpy.testing.assert_allclose(list(doc.cats.values()), list(cats.values()), atol=1e-5)
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(tiny_bert_dir)
+    loaded = spacy.load(tmp_path / "pipeline")
+    for doc, cats in zip(loaded.pipe(texts, batch_size=3), alone):
+        assert doc.cats == pytest.approx(cats, abs=1e-6)
+
+
+def test_mean_pooling_model_matches_spacys(tiny_bert_dir):
+    # hybridnlp.TextCatReduce.v1 is spaCy's model plus the empty-doc rule: with the same
+    # weights and mean pooling (where spaCy already gives zeros for an empty doc) the two
+    # predict the same, empty docs in a mixed batch included.
+    from thinc.api import get_current_ops
+
+    from hybridnlp.components.transformer.textcat import DEFAULT_MODEL_CONFIG
+
+    nlp = make_trf_nlp(tiny_bert_dir, "trf_textcat")
+    train_steps(nlp, textcat_examples(nlp), n_steps=5, learn_rate=0.002)
+    spacy_model = Config().from_str(DEFAULT_MODEL_CONFIG.replace("hybridnlp.TextCatReduce.v1", "spacy.TextCatReduce.v1"))["model"]
+    other = make_trf_nlp(tiny_bert_dir, "trf_textcat", {"model": spacy_model})
+    other.initialize(lambda: textcat_examples(other))
+    other.get_pipe("transformer").from_bytes(nlp.get_pipe("transformer").to_bytes())
+    ours = nlp.get_pipe("trf_textcat").model.get_ref("output_layer")
+    theirs = other.get_pipe("trf_textcat").model.get_ref("output_layer")
+    for name in ("W", "b"):
+        theirs.set_param(name, get_current_ops().asarray(ours.get_param(name)).copy())
+    texts = ["", "good food", "   ", "terrible boring film"]
+    for a, b in zip(nlp.pipe(texts), other.pipe(texts)):
+        assert a.cats == pytest.approx(b.cats, abs=1e-6)

@@ -107,6 +107,57 @@ def _empty_doc_width_forward(
     return Ys, backprop
 
 
+@registry.architectures("hybridnlp.TextCatReduce.v1")
+def build_reduce_text_classifier(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    exclusive_classes: bool,
+    use_reduce_first: bool,
+    use_reduce_last: bool,
+    use_reduce_max: bool,
+    use_reduce_mean: bool,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], Floats2d]:
+    """``spacy.TextCatReduce.v1`` (same arguments, same weights) that also classifies an
+    empty doc in a batch with others: the reductions see one zero vector for it, so every
+    reduction gives zeros and the head answers with its learned prior, whatever the batch.
+
+    thinc's max, first and last reductions refuse zero-length sequences, so spaCy's own
+    model fails on a batch that mixes empty and non-empty docs whenever one of them is on
+    (mean pooling alone gives zeros for an empty doc, as this model does).
+    """
+    from spacy.ml.models.textcat import build_reduce_text_classifier as build_spacy_reduce
+
+    model = build_spacy_reduce(
+        chain(tok2vec, _empty_doc_as_zero_vector()),
+        exclusive_classes=exclusive_classes,
+        use_reduce_first=use_reduce_first,
+        use_reduce_last=use_reduce_last,
+        use_reduce_max=use_reduce_max,
+        use_reduce_mean=use_reduce_mean,
+        nO=nO,
+    )
+    model.set_ref("tok2vec", tok2vec)
+    return model
+
+
+def _empty_doc_as_zero_vector() -> Model[List[Floats2d], List[Floats2d]]:
+    """Give a doc without token vectors one zero vector (of the batch's width); no gradient
+    flows back through it."""
+    return Model("empty_doc_as_zero_vector", _empty_doc_as_zero_vector_forward)
+
+
+def _empty_doc_as_zero_vector_forward(
+    model: Model, Xs: List[Floats2d], is_train: bool
+) -> Tuple[List[Floats2d], Callable]:
+    shapes = [X.shape for X in Xs]
+    Ys = [X if X.shape[0] else model.ops.alloc2f(1, X.shape[1]) for X in Xs]
+
+    def backprop(dYs: List[Floats2d]) -> List[Floats2d]:
+        return [dY if shape[0] else model.ops.alloc2f(*shape) for dY, shape in zip(dYs, shapes)]
+
+    return Ys, backprop
+
+
 @registry.architectures("hybridnlp.TokenClassifier.v1")
 def build_token_classifier(
     tok2vec: Model[List[Doc], List[Floats2d]],

@@ -3,10 +3,11 @@
 
 Both are spaCy's own text categorizers (``textcat`` / ``textcat_multilabel``: training by
 ``nlp.update``, label inference in ``initialize``, thinc serialization, the textcat scorers)
-with three differences:
+with these differences:
 
-* the default model mean-pools the transformer's token vectors (``spacy.TextCatReduce.v1``
-  over ``hybridnlp.TransformerListener.v1``). MiniLM was trained for mean-pooled sentence
+* the default model mean-pools the transformer's token vectors (``hybridnlp.TextCatReduce.v1``,
+  spaCy's ``TextCatReduce.v1`` that also takes empty docs with max/first/last pooling, over
+  ``hybridnlp.TransformerListener.v1``). MiniLM was trained for mean-pooled sentence
   embeddings, and a reduce model has no second path to the transformer, so it avoids the
   listener-order gotcha of TextCatEnsemble when a pipeline shares one transformer;
 * outputs follow hybridnlp's contract: ``doc.cats`` and ``doc._.hybrid_cats[source]``;
@@ -38,7 +39,7 @@ from ._update import check_learn_rate_scale, finish_update_scaled
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy.TextCatReduce.v1"
+@architectures = "hybridnlp.TextCatReduce.v1"
 exclusive_classes = true
 use_reduce_first = false
 use_reduce_last = false
