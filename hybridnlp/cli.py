@@ -34,7 +34,7 @@ def train(
     output: Path = typer.Option(..., "--output", "-o", help="Directory for the trained pipeline."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to train on; -1 for CPU."),
 ):
-    """Train PROFILE on the corpus's train split (dev for selection); save a pipeline that
+    """Train PROFILE on the corpus's train split (dev scored as it trains); save a pipeline that
     ``spacy.load(OUTPUT)`` opens."""
     from spacy.cli._util import parse_config_overrides
 

@@ -59,6 +59,8 @@ class Errors(metaclass=_Codes):
     E201 = ("The profile '{profile}' has no config for the task '{task}'.")
     E202 = ("'{path}' is not a trained pipeline directory (no config.cfg/meta.json). Train "
             "one with 'hybridnlp train PROFILE --corpus NAME --output DIR'.")
+    E203 = ("[hybridnlp] checkpoint must be \"best\" (the checkpoint with the best dev score) "
+            "or \"last\" (the weights at the end of training); got {value!r}.")
 
     # tfidf_textcat (E300-E339)
     E300 = ("Component '{name}' is already fitted; cannot add label '{label}'. Add all labels "

@@ -2,7 +2,8 @@
 
 Classical components are fitted in ``nlp.initialize``; when the pipeline has components
 trained by gradient steps (transformer heads), spaCy's own training loop runs after that,
-selecting the best checkpoint on the dev split. Either way the output directory is a plain
+keeping the checkpoint with the best dev score, or the weights at the end of training when
+the config says ``[hybridnlp] checkpoint = "last"``. Either way the output directory is a plain
 spaCy pipeline that loads in a process that never imported hybridnlp.
 """
 
@@ -101,6 +102,19 @@ def dev_score(nlp: Language, info: CorpusInfo) -> float:
     return sum((scores.get(key) or 0.0) * weight for key, weight in weights.items() if weight)
 
 
+CHECKPOINTS = ("best", "last")
+
+
+def checkpoint_choice(config) -> str:
+    """Which weights training keeps: the config's ``[hybridnlp] checkpoint``, "best" (the
+    default: the checkpoint with the best dev score) or "last" (the end of training). E203
+    for anything else."""
+    value = (config.get("hybridnlp") or {}).get("checkpoint", "best")
+    if value not in CHECKPOINTS:
+        raise ValueError(Errors.E203.format(value=value))
+    return value
+
+
 def better_on_dev(last: Language, best: Language, info: CorpusInfo) -> Language:
     """The final model or the best checkpoint, whichever scores higher on dev.
 
@@ -140,6 +154,7 @@ def train(
     info = corpus if isinstance(corpus, CorpusInfo) else resolve_corpus(corpus)
     overrides, part_overrides = split_part_overrides(overrides, part_names(resolve_profile(profile, info.task)))
     config = load_training_config(profile, info, overrides)
+    checkpoint_choice(config)  # a bad setting fails before any training
     output = Path(output)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hybridnlp-parts-") as parts_dir:
@@ -247,6 +262,6 @@ def _train_config(config, info: CorpusInfo, *, gpu_id: int, quiet: bool) -> Lang
             sink = io.StringIO() if quiet else sys.stdout
             nlp, _ = train_loop(nlp, Path(tmp), use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
             best_dir = Path(tmp) / "model-best"
-            if best_dir.exists():
+            if checkpoint_choice(config) == "best" and best_dir.exists():
                 nlp = better_on_dev(nlp, util.load_model(best_dir), info)
     return nlp

@@ -58,3 +58,54 @@ def test_accurate_profile_trains_and_loads(task, corpus, head, score, tiny_bert_
     dev_file = next((REPO / "corpora" / corpus).glob("dev.*"))
     examples = read_examples(dev_file, loaded)
     assert score in loaded.evaluate(examples)
+
+
+@pytest.mark.parametrize("checkpoint", ["best", "last"])
+def test_checkpoint_setting_picks_the_saved_weights(checkpoint, tiny_bert_dir, tmp_path, monkeypatch):
+    import spacy.training.loop
+
+    from hybridnlp import training
+
+    loop_result = {}
+    spacy_train_loop = spacy.training.loop.train
+
+    def recording_loop(nlp, *args, **kwargs):
+        loop_result["nlp"] = nlp  # the loop trains this object: its weights are the last ones
+        return spacy_train_loop(nlp, *args, **kwargs)
+
+    compared = []
+
+    def best_checkpoint(last, best, info):
+        compared.append((last, best))
+        return best
+
+    monkeypatch.setattr(spacy.training.loop, "train", recording_loop)
+    monkeypatch.setattr(training, "better_on_dev", best_checkpoint)
+    overrides = {
+        "paths.transformer": str(tiny_bert_dir),
+        "training.max_steps": 4,
+        "training.eval_frequency": 2,
+        "hybridnlp.checkpoint": checkpoint,
+    }
+    nlp = training.train("accurate", REPO / "corpora" / "tiny_textcat", tmp_path / "out", overrides=overrides, quiet=True)
+    if checkpoint == "last":
+        assert nlp is loop_result["nlp"] and not compared
+    else:
+        assert len(compared) == 1 and compared[0][0] is loop_result["nlp"] and nlp is compared[0][1]
+    assert spacy.util.load_config(tmp_path / "out" / "config.cfg")["hybridnlp"]["checkpoint"] == checkpoint
+
+
+def test_profiles_say_which_checkpoint_they_keep():
+    textcat = spacy.util.load_config(resolve_profile("accurate", "textcat"))
+    ner = spacy.util.load_config(resolve_profile("accurate", "ner"))
+    assert textcat["hybridnlp"]["checkpoint"] == "last" and textcat["training"]["patience"] == 0
+    assert ner["hybridnlp"]["checkpoint"] == "best"
+
+
+def test_bad_checkpoint_setting_fails_before_training(tmp_path):
+    from hybridnlp.training import train
+
+    with pytest.raises(ValueError, match=r"\[E203\].*'newest'"):
+        train("accurate", REPO / "corpora" / "tiny_textcat", tmp_path / "out",
+              overrides={"hybridnlp.checkpoint": "newest"}, quiet=True)
+    assert not (tmp_path / "out").exists()
