@@ -258,10 +258,13 @@ def _train_config(config, info: CorpusInfo, *, gpu_id: int, quiet: bool) -> Lang
         require_gpu(gpu_id)
     nlp = init_nlp(config, use_gpu=gpu_id)
     if has_gradient_components(nlp):
+        sink = io.StringIO() if quiet else sys.stdout
+        if checkpoint_choice(config) == "last":  # nothing to save on the way: the loop's nlp is it
+            nlp, _ = train_loop(nlp, None, use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
+            return nlp
         with tempfile.TemporaryDirectory(prefix="hybridnlp-train-") as tmp:
-            sink = io.StringIO() if quiet else sys.stdout
             nlp, _ = train_loop(nlp, Path(tmp), use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
             best_dir = Path(tmp) / "model-best"
-            if checkpoint_choice(config) == "best" and best_dir.exists():
+            if best_dir.exists():
                 nlp = better_on_dev(nlp, util.load_model(best_dir), info)
     return nlp
