@@ -259,12 +259,12 @@ def _train_config(config, info: CorpusInfo, *, gpu_id: int, quiet: bool) -> Lang
     nlp = init_nlp(config, use_gpu=gpu_id)
     if has_gradient_components(nlp):
         sink = io.StringIO() if quiet else sys.stdout
-        if checkpoint_choice(config) == "last":  # nothing to save on the way: the loop's nlp is it
-            nlp, _ = train_loop(nlp, None, use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
-            return nlp
+        keep_best = checkpoint_choice(config) == "best"
         with tempfile.TemporaryDirectory(prefix="hybridnlp-train-") as tmp:
-            nlp, _ = train_loop(nlp, Path(tmp), use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
+            # Keeping the last weights, the loop saves nothing on the way: its nlp is the result.
+            output_path = Path(tmp) if keep_best else None
+            nlp, _ = train_loop(nlp, output_path, use_gpu=gpu_id, stdout=sink, stderr=sys.stderr)
             best_dir = Path(tmp) / "model-best"
-            if best_dir.exists():
+            if keep_best and best_dir.exists():
                 nlp = better_on_dev(nlp, util.load_model(best_dir), info)
     return nlp
