@@ -133,6 +133,22 @@ class Errors(metaclass=_Codes):
             "where one class prior covers all labels; a multi-label head has independent labels. "
             "Set logit_adjustment = 0 for multi-label corpora (got {value!r}).")
 
+    # Cascade (E550-E559)
+    E550 = ("Component '{name}': the expensive component '{pipe}' is not in the pipeline "
+            "{pipeline}. List in 'expensive' only components the pipeline has.")
+    E551 = ("Component '{name}': the expensive component '{pipe}' is enabled, so it runs on "
+            "every doc before the cascade decides. Disable it (nlp.disable_pipe('{pipe}'), or "
+            "list it under [nlp] disabled in the config); the cascade calls it for the docs "
+            "it sends on.")
+    E552 = ("Component '{name}' has no cheap predictor to route by: put a category or span "
+            "predictor (tfidf_textcat, crf_ner, ...) before it that is not in 'expensive', name "
+            "its doc._.hybrid_cats or doc.spans key in 'source' (or leave it null), and call "
+            "initialize with nlp=.")
+    E553 = ("Component '{name}' has no expensive components: list the (disabled) components "
+            "to run on uncertain docs in 'expensive', e.g. [\"transformer\", \"trf_textcat\"].")
+    E554 = ("Component '{name}': doc.spans has no group '{source}'. Put that span predictor "
+            "before this component and keep it enabled, or name another in 'source'.")
+
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "
             "system (--systems fast,accurate,... or config paths).")

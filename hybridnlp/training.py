@@ -32,6 +32,7 @@ MULTI_LABEL_SETTINGS = {
     "tfidf_textcat": {"multi_label": True},
     "trf_textcat": {"factory": "trf_textcat_multilabel", "model.exclusive_classes": False},
     "cats_fusion": {"multi_label": True},
+    "cascade": {"multi_label": True},
 }
 
 

@@ -100,6 +100,10 @@ def test_predict_is_pure_and_confidences_in_range(trained):
         assert label in crf.labels
     crf.set_annotations([doc], scores)
     assert list(doc.spans["crf_ner"].attrs["scores"]) == [s[-1] for s in scores[0]]
+    # The doc's confidence is the lowest marginal of any decoded tag: no span's can be lower.
+    doc_confidence = doc.spans["crf_ner"].attrs["doc_confidence"]
+    assert 0.0 < doc_confidence <= min(s[-1] for s in scores[0]) + 1e-9
+    assert crf.predict([trained.make_doc("")])[0].doc_confidence == 1.0  # nothing to doubt
 
 
 def test_confidence_is_lower_for_unseen_contexts(trained):

@@ -6,7 +6,7 @@ asked to, ``doc.ents``. Keeping this in one place keeps the contract identical a
 classical, transformer and LLM components.
 """
 
-from typing import Dict, Iterable, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import filter_spans
@@ -31,6 +31,16 @@ def write_cats(doc: Doc, source: str, scores: Dict[str, float], *, set_doc_cats:
         doc.cats = dict(scores)
 
 
+class ScoredSpans(list):
+    """One doc's scored spans ``(start_token, end_token, label, confidence)``, and how sure
+    the predictor is of the doc's whole labelling, the tokens it left outside entities
+    included (``doc_confidence``, a probability; None when the predictor cannot say)."""
+
+    def __init__(self, spans: Iterable[Tuple[int, int, str, float]] = (), doc_confidence: Optional[float] = None):
+        super().__init__(spans)
+        self.doc_confidence = doc_confidence
+
+
 def write_spans(
     doc: Doc,
     source: str,
@@ -38,7 +48,8 @@ def write_spans(
     *,
     set_ents: bool = False,
 ) -> SpanGroup:
-    """Store scored spans ``(start_token, end_token, label, confidence)`` as a SpanGroup.
+    """Store scored spans ``(start_token, end_token, label, confidence)`` as a SpanGroup;
+    the ``doc_confidence`` of :class:`ScoredSpans` goes to ``attrs["doc_confidence"]``.
 
     With ``set_ents`` the spans also become ``doc.ents`` (overlaps resolved the way spaCy's
     ``filter_spans`` does: longest first, then earliest).
@@ -46,6 +57,9 @@ def write_spans(
     span_objs = [Span(doc, start, end, label=label) for start, end, label, _ in spans]
     group = SpanGroup(doc, name=source, spans=span_objs)
     group.attrs["scores"] = [float(score) for *_, score in spans]
+    doc_confidence = getattr(spans, "doc_confidence", None)
+    if doc_confidence is not None:
+        group.attrs["doc_confidence"] = float(doc_confidence)
     doc.spans[source] = group
     if set_ents:
         doc.set_ents(filter_spans(span_objs), default="outside")

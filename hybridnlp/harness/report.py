@@ -126,8 +126,10 @@ def table_rows(runs: Sequence[Dict], task: str) -> Tuple[List[str], List[List[st
     rows = []
     for run in done:
         mark = marker(run)
+        # A cascade says how many documents it sent to its expensive components.
+        routed = f" ({run['routed']:.0%} routed)" if run.get("routed") is not None else ""
         rows.append(
-            [run["system"] + (f" {mark}" if mark else "")]
+            [run["system"] + routed + (f" {mark}" if mark else "")]
             + [fmt_interval((run.get("scores") or {}).get(m)) for m in metrics]
             + [fmt_number(run.get("words_per_second"), 0), fmt_number(run.get("docs_per_second"), 0),
                fmt_number(run.get("latency_ms_p50"), 2), fmt_number(run.get("latency_ms_p95"), 2),

@@ -396,7 +396,7 @@ class Bench:
             self.say(f"Training [bold]{escape(system.name)}[/] on [bold]{escape(info.name)}[/] ({info.task}) "
                      f"-> {escape(str(model_path))}")
             overrides = dict(settings.overrides or {})
-            overrides.update(self.trained_parts(info.name, Path(run["config"])))
+            overrides.update(self.trained_parts(info.name, Path(run["config"]), info.task))
             train(profile, info, model_path, overrides=overrides, gpu_id=settings.gpu_id,
                   quiet=not settings.verbose)
         else:
@@ -427,6 +427,8 @@ class Bench:
             return None
         scores, counts, warnings = quality(nlp, info, examples, docs, point, settings, system.name)
         run["scores"] = scores
+        if point.get("cascade_routed") is not None:  # share of docs a cascade sent on
+            run["routed"] = point["cascade_routed"]
         run["warnings"].extend(warnings)
         run["n_docs"] = len(docs)
         run["n_words"] = sum(len(doc) for doc in docs)
@@ -454,26 +456,31 @@ class Bench:
                 self.say(f"[yellow]{escape(str(exc))}[/]")
         return counts
 
-    def trained_parts(self, corpus: str, config_path: Path) -> Dict[str, str]:
+    def trained_parts(self, corpus: str, config_path: Path, task: str, prefix: str = "") -> Dict[str, str]:
         """``paths.NAME`` overrides for the parts a config sources (the hybrid profile's
-        ``fast`` and ``accurate``) that this run or ``--models`` already has for the corpus,
-        so they are not trained twice."""
+        ``fast`` and ``accurate``, the cascade's ``hybrid``) that this run or ``--models``
+        already has for the corpus, so they are not trained twice. A part it lacks gets
+        the same for its own parts (``hybrid.paths.fast``)."""
         from spacy import util
 
+        from ..profiles import resolve_profile
         from ..training import part_names
 
         paths = util.load_config(config_path, interpolate=False).get("paths", {})
         found = {}
         for name in part_names(config_path):
-            if paths[name] is None:
-                for models in (self.output / "models", self.models):
-                    path = find_trained(models, corpus, name)
-                    # Only a pipeline of that very profile (a system may be named "fast"
-                    # and be some other config).
-                    if path is not None and util.load_meta(path / "meta.json").get(
-                            "hybridnlp", {}).get("profile") == name:
-                        found[f"paths.{name}"] = str(path)
-                        break
+            if paths[name] is not None:
+                continue
+            for models in (self.output / "models", self.models):
+                path = find_trained(models, corpus, name)
+                # Only a pipeline of that very profile (a system may be named "fast"
+                # and be some other config).
+                if path is not None and util.load_meta(path / "meta.json").get(
+                        "hybridnlp", {}).get("profile") == name:
+                    found[f"{prefix}paths.{name}"] = str(path)
+                    break
+            else:
+                found.update(self.trained_parts(corpus, resolve_profile(name, task), task, f"{prefix}{name}."))
         return found
 
     def compare_with_best(self, info, metric: str, runs: List[Dict], counts: Dict[str, DocCounts]) -> None:

@@ -30,6 +30,9 @@ the span. The probability that the CRF's distribution puts exactly this span the
 most each of those marginals, so their minimum is the tightest upper bound that crfsuite's
 API allows; unlike the product it does not decay with span length (the tags inside one
 entity are strongly correlated, so multiplying them would count the same evidence twice).
+The doc as a whole gets the lowest marginal of any token's decoded tag, outside tags
+included (``attrs["doc_confidence"]``): low where the CRF hesitated, even if it proposed no
+entity there.
 """
 
 import hashlib
@@ -51,7 +54,7 @@ from spacy import util
 
 from ...errors import Errors
 from .._pipe import BatchPipe
-from ..outputs import write_spans
+from ..outputs import ScoredSpans, write_spans
 
 # crfsuite's own model header (crf1m): magic, file size, type, version, then 8 uint32 fields.
 _CRFSUITE_MAGIC = b"lCRF"
@@ -107,8 +110,9 @@ def crf_ner_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
 class CRFEntityRecognizer(BatchPipe):
     """Tag entities with a crfsuite linear-chain CRF over hand-written features.
 
-    Writes ``doc.spans[source]`` (``attrs["scores"]`` holds one confidence per span) and,
-    with ``set_ents``, ``doc.ents``.
+    Writes ``doc.spans[source]`` (``attrs["scores"]`` holds one confidence per span;
+    ``attrs["doc_confidence"]`` the lowest marginal of any token's decoded tag, which the
+    ``cascade`` routes by) and, with ``set_ents``, ``doc.ents``.
     """
 
     def __init__(
@@ -196,11 +200,13 @@ class CRFEntityRecognizer(BatchPipe):
             raise ValueError(Errors.E100.format(name=self.name))
         out = []
         for doc in docs:
-            spans: List[Tuple[int, int, str, float]] = []
+            spans = ScoredSpans(doc_confidence=1.0)
             gazetteer = self._gazetteer_from_doc(doc)
             for seg in _segments(doc):
                 feats = self._featurize(doc, seg, gazetteer)
-                spans.extend(self._tag_segment(seg, feats))
+                seg_spans, seg_confidence = self._tag_segment(seg, feats)
+                spans.extend(seg_spans)
+                spans.doc_confidence = min(spans.doc_confidence, seg_confidence)
             out.append(spans)
         return out
 
@@ -210,7 +216,8 @@ class CRFEntityRecognizer(BatchPipe):
             write_spans(doc, self.source, spans, set_ents=self.set_ents)
 
     def _tag_segment(self, seg: List[int], feats: List[List[str]]):
-        """Viterbi-decode one segment and score its spans from the marginals."""
+        """Viterbi-decode one segment; its spans scored from the marginals, and the lowest
+        marginal of any token's decoded tag (how sure the CRF is of the whole segment)."""
         tagger = self._tagger
         tagger.set(feats)
         tags = tagger.tag()
@@ -233,7 +240,7 @@ class CRFEntityRecognizer(BatchPipe):
             conf = min(1.0, max(1e-6, min(probs)))
             # Segment positions -> doc tokens (whitespace tokens were left out of `seg`).
             spans.append((seg[start], seg[end - 1] + 1, label, conf))
-        return spans
+        return spans, min((marginal(tag, pos) for pos, tag in enumerate(tags)), default=1.0)
 
     # ------------------------------------------------------------------ features
 

@@ -24,13 +24,82 @@ def check_probability(name: str, key: str, value: Any, hint: str = "") -> float:
     return float(value)
 
 
-class FusionPipe(BatchPipe):
-    """Base of ``span_fusion`` and ``cats_fusion``: a pipe whose whole state is ``self.cfg``
-    (sources, labels, fitted weights), fitted on examples the upstream pipes annotate.
+def run_pipes(pipes: Sequence[Any], docs: List[Doc], *, desc: Optional[str] = None) -> List[Doc]:
+    """Annotate ``docs`` with each pipe in turn (whether or not the pipeline has it enabled);
+    with ``desc``, a progress bar over the pipes."""
+    from tqdm import tqdm
+
+    with tqdm(total=len(pipes), desc=desc, unit="pipe", leave=False, disable=desc is None) as bar:
+        for pipe in pipes:
+            docs = list(pipe.pipe(docs)) if hasattr(pipe, "pipe") else [pipe(doc) for doc in docs]
+            bar.update(1)
+    return docs
+
+
+class JsonCfgPipe(BatchPipe):
+    """A pipe whose whole state is ``self.cfg`` (plain numbers, strings and lists), saved as
+    JSON; base of the ensemblers and the cascade.
 
     Subclasses implement ``_check_cfg(cfg)`` (raise on a cfg that does not make sense) and
     ``_after_load()`` when something derives from the cfg.
     """
+
+    cfg: Dict[str, Any]
+
+    # ---- serialization ------------------------------------------------------------------
+
+    def _check_cfg(self, cfg: Dict[str, Any]) -> None:
+        """Raise when a loaded cfg does not make sense (checked before it replaces ours)."""
+
+    def _after_load(self) -> None:
+        """Rebuild whatever derives from the cfg."""
+
+    def _load_cfg(self, cfg: Any, where: str) -> None:
+        try:
+            if not isinstance(cfg, dict) or cfg.get("format_version") != FORMAT_VERSION:
+                raise ValueError("unknown format_version")
+            new = {key: cfg[key] for key in self.cfg}
+            self._check_cfg(new)
+        except Exception as err:  # any malformed content is reported the same way
+            raise ValueError(Errors.E103.format(name=self.name, path=where, problem=f"{type(err).__name__}: {err}")) from None
+        self.cfg = new
+        self._after_load()
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        return srsly.msgpack_dumps({"cfg": dict(self.cfg, format_version=FORMAT_VERSION)})
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
+        try:
+            data = srsly.msgpack_loads(bytes_data)
+        except Exception as err:
+            raise ValueError(Errors.E103.format(name=self.name, path="<bytes>", problem=f"{type(err).__name__}: {err}")) from None
+        self._load_cfg(data.get("cfg") if isinstance(data, dict) else None, "<bytes>")
+        return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        """Write ``cfg`` (JSON: sources, labels, weights) into the directory ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        # The standard library writes floats exactly (srsly's ujson rounds them), so a
+        # reloaded pipeline gives bit-identical probabilities.
+        (path / "cfg").write_text(json.dumps(dict(self.cfg, format_version=FORMAT_VERSION), indent=2), encoding="utf8")
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()):
+        """Load what ``to_disk`` wrote; E102 if the file is missing, E103 if it is corrupt."""
+        fpath = Path(path) / "cfg"
+        if not fpath.is_file():
+            raise OSError(Errors.E102.format(name=self.name, path=path, file="cfg"))
+        try:
+            cfg = json.loads(fpath.read_text(encoding="utf8"))
+        except Exception as err:
+            raise ValueError(Errors.E103.format(name=self.name, path=fpath, problem=f"{type(err).__name__}: {err}")) from None
+        self._load_cfg(cfg, str(fpath))
+        return self
+
+
+class FusionPipe(JsonCfgPipe):
+    """Base of ``span_fusion`` and ``cats_fusion``: a pipe whose whole state is ``self.cfg``
+    (sources, labels, fitted weights), fitted on examples the upstream pipes annotate."""
 
     def __init__(self, vocab, name: str, *, sources: Sequence[str], key: str, **settings: Any) -> None:
         self.vocab = vocab
@@ -76,8 +145,6 @@ class FusionPipe(BatchPipe):
         """The fitting examples (``dev_corpus`` if given, else ``get_examples()``) and copies
         of their docs annotated by every pipe before this one. With ``sources`` empty, the
         upstream pipes for which ``find_source(nlp, name, pipe)`` names a key become them."""
-        from tqdm import tqdm
-
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
         upstream = self._upstream(nlp)
         if not self.cfg["sources"]:
@@ -85,61 +152,11 @@ class FusionPipe(BatchPipe):
         if not self.cfg["sources"]:
             raise ValueError(Errors.E511.format(name=self.name))
         examples = list(dev_corpus(nlp) if dev_corpus is not None else get_examples())
-        docs = [eg.predicted.copy() for eg in examples]
-        with tqdm(total=len(upstream), desc=f"{self.name}: sources", unit="pipe", leave=False) as bar:
-            for _, pipe in upstream:
-                docs = list(pipe.pipe(docs)) if hasattr(pipe, "pipe") else [pipe(doc) for doc in docs]
-                bar.update(1)
+        docs = run_pipes([pipe for _, pipe in upstream], [eg.predicted.copy() for eg in examples],
+                         desc=f"{self.name}: sources")
         return examples, docs
 
-    # ---- serialization ------------------------------------------------------------------
-
     def _check_cfg(self, cfg: Dict[str, Any]) -> None:
-        """Raise when a loaded cfg does not make sense (checked before it replaces ours)."""
-
-    def _after_load(self) -> None:
-        """Rebuild whatever derives from the cfg."""
-
-    def _load_cfg(self, cfg: Any, where: str) -> None:
-        try:
-            if not isinstance(cfg, dict) or cfg.get("format_version") != FORMAT_VERSION:
-                raise ValueError("unknown format_version")
-            new = {key: cfg[key] for key in self.cfg}
-            if new.get("weights") is not None:
-                new["weights"] = [float(w) for w in new["weights"]]
-            self._check_cfg(new)
-        except Exception as err:  # any malformed content is reported the same way
-            raise ValueError(Errors.E103.format(name=self.name, path=where, problem=f"{type(err).__name__}: {err}")) from None
-        self.cfg = new
-        self._after_load()
-
-    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        return srsly.msgpack_dumps({"cfg": dict(self.cfg, format_version=FORMAT_VERSION)})
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
-        try:
-            data = srsly.msgpack_loads(bytes_data)
-        except Exception as err:
-            raise ValueError(Errors.E103.format(name=self.name, path="<bytes>", problem=f"{type(err).__name__}: {err}")) from None
-        self._load_cfg(data.get("cfg") if isinstance(data, dict) else None, "<bytes>")
-        return self
-
-    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        """Write ``cfg`` (JSON: sources, labels, weights) into the directory ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        # The standard library writes floats exactly (srsly's ujson rounds them), so a
-        # reloaded pipeline gives bit-identical probabilities.
-        (path / "cfg").write_text(json.dumps(dict(self.cfg, format_version=FORMAT_VERSION), indent=2), encoding="utf8")
-
-    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()):
-        """Load what ``to_disk`` wrote; E102 if the file is missing, E103 if it is corrupt."""
-        fpath = Path(path) / "cfg"
-        if not fpath.is_file():
-            raise OSError(Errors.E102.format(name=self.name, path=path, file="cfg"))
-        try:
-            cfg = json.loads(fpath.read_text(encoding="utf8"))
-        except Exception as err:
-            raise ValueError(Errors.E103.format(name=self.name, path=fpath, problem=f"{type(err).__name__}: {err}")) from None
-        self._load_cfg(cfg, str(fpath))
-        return self
+        """Subclasses call this first: the weights as floats."""
+        if cfg.get("weights") is not None:
+            cfg["weights"] = [float(w) for w in cfg["weights"]]

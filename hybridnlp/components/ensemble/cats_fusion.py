@@ -162,6 +162,7 @@ class CatsFusion(FusionPipe):
         return Scorer.score_cats(examples, "cats", labels=self.labels, **kwargs)
 
     def _check_cfg(self, cfg: Dict[str, Any]) -> None:
+        super()._check_cfg(cfg)
         if cfg["weights"] is not None and len(cfg["weights"]) != len(cfg["sources"]):
             raise ValueError(f"{len(cfg['weights'])} weights for {len(cfg['sources'])} sources")
 

@@ -174,6 +174,7 @@ class SpanFusion(FusionPipe):
     # ---- serialization ------------------------------------------------------------------
 
     def _check_cfg(self, cfg: Dict[str, Any]) -> None:
+        super()._check_cfg(cfg)
         if cfg["weights"] is not None:
             expected = len(_feature_names(cfg["sources"], cfg["labels"]))
             if len(cfg["weights"]) != expected or not isinstance(cfg["bias"], (int, float)):
