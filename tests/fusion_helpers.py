@@ -1,4 +1,4 @@
-"""Checks shared by the ensembler tests (span_fusion, cats_fusion)."""
+"""Checks shared by the ensembler tests (span_fusion, cats_fusion, cascade)."""
 
 import json
 
@@ -6,14 +6,12 @@ import pytest
 import spacy
 
 
-def check_saved_cfg_errors(nlp, component: str, tmp_path, break_weights) -> None:
-    """Save ``nlp``; a cfg whose weights ``break_weights`` spoilt, one that is not JSON,
-    and a missing one must each fail ``spacy.load`` with E103, E103 and E102."""
+def check_saved_cfg_errors(nlp, component: str, tmp_path, spoil) -> None:
+    """Save ``nlp``; a cfg that ``spoil`` (cfg dict -> cfg dict) made nonsense, one that is
+    not JSON, and a missing one must each fail ``spacy.load`` with E103, E103 and E102."""
     nlp.to_disk(tmp_path / "p")
     cfg_file = tmp_path / "p" / component / "cfg"
-    data = json.loads(cfg_file.read_text())
-    data["weights"] = break_weights(data["weights"])
-    cfg_file.write_text(json.dumps(data))
+    cfg_file.write_text(json.dumps(spoil(json.loads(cfg_file.read_text()))))
     with pytest.raises(ValueError, match=r"\[E103\]"):
         spacy.load(tmp_path / "p")
     cfg_file.write_text("{not json")

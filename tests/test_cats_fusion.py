@@ -168,7 +168,7 @@ def test_bad_settings_are_refused(setting):
 
 
 def test_missing_or_corrupt_files(tmp_path):
-    check_saved_cfg_errors(fitted(), "cats_fusion", tmp_path, lambda w: [1.0])
+    check_saved_cfg_errors(fitted(), "cats_fusion", tmp_path, lambda cfg: dict(cfg, weights=[1.0]))
 
 
 def test_simplex_weights_sum_to_one():

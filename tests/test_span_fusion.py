@@ -201,7 +201,7 @@ def test_bad_settings_are_refused(setting):
 
 
 def test_missing_or_corrupt_files(tmp_path):
-    check_saved_cfg_errors(fitted(), "span_fusion", tmp_path, lambda w: w[:-1])
+    check_saved_cfg_errors(fitted(), "span_fusion", tmp_path, lambda cfg: dict(cfg, weights=cfg["weights"][:-1]))
 
 
 def noisy_dev(nlp, n=10, n_right=4):

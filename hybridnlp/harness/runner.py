@@ -34,7 +34,7 @@ RUN_KEYS = (
     "peak_rss_mb", "load_rss_mb", "import_rss_mb", "gpu_peak_mb", "gpu_torch_peak_mb", "gpu_cupy_pool_mb",
     "size_mb", "train_seconds", "p_value_vs_best", "best_system", "same_as_best", "model_path", "trained",
     "pipeline", "n_docs", "n_words", "eval_seconds", "throughput_seconds", "throughput_docs",
-    "throughput_words", "latency_docs", "warnings",
+    "throughput_words", "latency_docs", "routed", "warnings",
 )
 # Quality names per task, as ``hybridnlp evaluate`` reports them.
 QUALITY_NAMES = {

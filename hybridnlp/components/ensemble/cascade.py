@@ -63,6 +63,7 @@ class Cascade(JsonCfgPipe):
         target_quality: Optional[float] = None,
         max_quality_loss: float = 0.005,
     ) -> None:
+        ensure_extensions()  # doc._.hybrid_route exists before the first doc is routed
         self.vocab = nlp.vocab
         self.name = name
         # The pipeline whose disabled components this one calls (as spaCy's entity_ruler
@@ -148,7 +149,6 @@ class Cascade(JsonCfgPipe):
         hard = [doc for doc, routed in zip(docs, routes) if routed]
         if hard:
             run_pipes(self._expensive_pipes(), hard)
-        ensure_extensions()
         for doc, routed in zip(docs, routes):
             doc._.hybrid_route = EXPENSIVE if routed else CHEAP
 
