@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--corpus", required=True, help="corpus name under $HYBRIDNLP_DATA, or a path")
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="0: the quality table only, no timing")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--plot", type=Path, default=None, help="write the test curve to this PNG")
     args = parser.parse_args()
@@ -62,6 +62,8 @@ def main() -> None:
         print(f"{'threshold ' + format(point['threshold'], '.4f'):<34} {point['routed']:>7.1%} {point['quality']:>10.4f}")
     print(f"{'the pipeline own (dev) ' + format(chosen, '.4f'):<34} {own['routed']:>7.1%} {own['quality']:>10.4f}")
 
+    if args.repeats < 1:
+        return plot(args, curve, cascade, own, info, metric)
     inputs = pipeline_inputs(examples)
     n_words = sum(len(eg.reference) for eg in examples)
     settings = [("nothing sent on", 0.0), ("the pipeline's threshold", chosen), ("everything sent on", 1.0 + 1e-9)]
@@ -78,24 +80,30 @@ def main() -> None:
         print(f"{name:<26} {len(inputs) / best:>8.1f} docs/s {n_words / best:>9.0f} words/s "
               f"(runs: {', '.join(f'{t:.1f}s' for t in times[name])})")
 
-    if args.plot:
-        import matplotlib
+    plot(args, curve, cascade, own, info, metric)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([p["routed"] for p in curve], [p["quality"] for p in curve], label=f"{args.split}")
-        dev = cascade.dev_curve()
-        ax.plot([p["routed"] for p in dev], [p["quality"] for p in dev], "--", label="dev (saved)")
-        ax.axvline(own["routed"], color="grey", lw=0.8)
-        ax.set_xlabel("share of documents sent to the expensive components")
-        ax.set_ylabel(metric)
-        ax.set_title(f"cascade on {info.name}")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"wrote {args.plot}")
+def plot(args, curve, cascade, own, info, metric: str) -> None:
+    """Draw the test curve, the saved dev curve and the pipeline's own share (``--plot``)."""
+    if not args.plot:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([p["routed"] for p in curve], [p["quality"] for p in curve], label=args.split)
+    dev = cascade.dev_curve()
+    ax.plot([p["routed"] for p in dev], [p["quality"] for p in dev], "--", label="dev (saved)")
+    ax.axvline(own["routed"], color="grey", lw=0.8)
+    ax.set_xlabel("share of documents sent to the expensive components")
+    ax.set_ylabel(metric)
+    ax.set_title(f"cascade on {info.name}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.plot, dpi=120)
+    print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":

@@ -198,6 +198,8 @@ def test_bad_setups_are_reported():
     nlp.get_pipe("cascade").initialize(lambda: examples(nlp), nlp=nlp)
     with pytest.raises(ValueError, match=r"\[E551\]"):  # the expensive pipe would run on every doc
         nlp("good")
+    with pytest.raises(ValueError, match=r"\[E551\]"):  # even where no doc is sent on
+        nlp("sure good")
     nlp = make_nlp(expensive=["nope"])
     with pytest.raises(ValueError, match=r"\[E550\]"):
         nlp.get_pipe("cascade").initialize(lambda: examples(nlp), nlp=nlp)
@@ -289,7 +291,7 @@ def test_bench_hands_the_cascade_its_parts_and_it_loads_in_a_fresh_process(tiny_
     assert hybrid_seconds >= runs["fast"]["train_seconds"] + accurate.meta["hybridnlp"]["train_seconds"]
     cascade = nlp.get_pipe("cascade")
     dev = cascade.cfg["dev"]
-    assert 0.0 <= dev["routed"] <= 1.0 and dev["cascade"] >= dev["expensive"] - 0.005 - 1e-9
+    assert 0.0 <= dev["routed"] <= 1.0 and dev["cascade"] >= dev["expensive"] - 1e-9
     routed = [point["routed"] for point in cascade.dev_curve()]
     assert routed[0] == 0.0 and routed[-1] == 1.0 and routed == sorted(routed)
     # A threshold that sends some of these texts on and not others, then the round trip.

@@ -61,7 +61,7 @@ class Cascade(JsonCfgPipe):
         multi_label: bool = False,
         route_threshold: Optional[float] = None,
         target_quality: Optional[float] = None,
-        max_quality_loss: float = 0.005,
+        max_quality_loss: float = 0.0,
     ) -> None:
         ensure_extensions()  # doc._.hybrid_route exists before the first doc is routed
         self.vocab = nlp.vocab
@@ -74,7 +74,7 @@ class Cascade(JsonCfgPipe):
                                                 hint="Give the doc._.hybrid_cats or doc.spans key of the cheap predictor, or null."))
         if route_threshold is not None:
             route_threshold = _check_number(name, "route_threshold", route_threshold, 0.0, 1.0,
-                                      ", or null to choose it on the dev examples")
+                                            ", or null to choose it on the dev examples")
         if target_quality is not None:
             target_quality = _check_number(name, "target_quality", target_quality, 0.0, 1.0,
                                            ", or null to aim at the quality of sending every doc on")
@@ -146,9 +146,10 @@ class Cascade(JsonCfgPipe):
     def set_annotations(self, docs: Iterable[Doc], routes: numpy.ndarray) -> None:
         """Run the expensive components on the routed docs; write ``doc._.hybrid_route``."""
         docs = list(docs)
+        pipes = self._expensive_pipes()  # checked whether or not this batch sends any doc on
         hard = [doc for doc, routed in zip(docs, routes) if routed]
         if hard:
-            run_pipes(self._expensive_pipes(), hard)
+            run_pipes(pipes, hard)
         for doc, routed in zip(docs, routes):
             doc._.hybrid_route = EXPENSIVE if routed else CHEAP
 
@@ -354,7 +355,7 @@ def _check_number(name: str, key: str, value: Any, low: float, high: float, hint
         "multi_label": False,
         "route_threshold": None,
         "target_quality": None,
-        "max_quality_loss": 0.005,
+        "max_quality_loss": 0.0,
     },
     default_score_weights={"cats_score": 1.0, "cats_micro_f": None, "cats_macro_f": None, "cascade_routed": None},
 )
