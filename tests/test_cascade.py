@@ -200,6 +200,9 @@ def test_bad_setups_are_reported():
         nlp("good")
     with pytest.raises(ValueError, match=r"\[E551\]"):  # even where no doc is sent on
         nlp("sure good")
+    nlp = make_nlp()
+    with pytest.raises(ValueError, match=r"\[E101\]"):  # nothing to choose the threshold on
+        nlp.get_pipe("cascade").initialize(lambda: examples(nlp), nlp=nlp, dev_corpus=lambda nlp: [])
     nlp = make_nlp(expensive=["nope"])
     with pytest.raises(ValueError, match=r"\[E550\]"):
         nlp.get_pipe("cascade").initialize(lambda: examples(nlp), nlp=nlp)

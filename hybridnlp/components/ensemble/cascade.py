@@ -102,6 +102,11 @@ class Cascade(JsonCfgPipe):
     def is_initialized(self) -> bool:
         return self.cfg["route_threshold"] is not None and self.cfg["kind"] is not None and bool(self.cfg["expensive"])
 
+    @property
+    def _micro_f1(self) -> bool:
+        """Whether quality is a micro-F1 (entities, multi-label data) rather than accuracy."""
+        return self.cfg["kind"] == SPANS or self.cfg["multi_label"]
+
     def dev_curve(self) -> List[Dict[str, float]]:
         """The dev examples' trade-off, as fitted: for each threshold, the share of docs sent
         to the expensive components and the quality of the cascade."""
@@ -182,9 +187,11 @@ class Cascade(JsonCfgPipe):
         predictor when there is none)."""
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
         examples = list(dev_corpus(nlp) if dev_corpus is not None else get_examples())
+        if not examples:
+            raise ValueError(Errors.E101.format(name=self.name, what="categories or entities"))
         self.cfg["kind"] = None  # found again from the pipeline
         confidence, cheap_counts, expensive_counts = self._both_routes(examples, nlp)
-        micro_f1 = self.cfg["kind"] == SPANS or self.cfg["multi_label"]
+        micro_f1 = self._micro_f1
         thresholds, routed, quality = _tradeoff(confidence, cheap_counts, expensive_counts, micro_f1)
         if not self.cfg["fixed_threshold"]:
             goal = self.cfg["target_quality"]
@@ -212,8 +219,7 @@ class Cascade(JsonCfgPipe):
         cascade reaches (as :meth:`dev_curve`, unabridged). Runs both routes on every doc."""
         examples = list(examples)
         confidence, cheap_counts, expensive_counts = self._both_routes(examples, None)
-        micro_f1 = self.cfg["kind"] == SPANS or self.cfg["multi_label"]
-        points = zip(*_tradeoff(confidence, cheap_counts, expensive_counts, micro_f1))
+        points = zip(*_tradeoff(confidence, cheap_counts, expensive_counts, self._micro_f1))
         return [dict(zip(("threshold", "routed", "quality"), map(float, point))) for point in points]
 
     def _both_routes(self, examples: List[Example], nlp: Optional[Language]
