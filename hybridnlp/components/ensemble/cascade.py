@@ -158,10 +158,10 @@ class Cascade(JsonCfgPipe):
         for doc, routed in zip(docs, routes):
             doc._.hybrid_route = EXPENSIVE if routed else CHEAP
 
-    def _expensive_pipes(self, *, check_disabled: bool = True) -> List[Any]:
+    def _expensive_pipes(self, nlp: Optional[Language] = None, *, check_disabled: bool = True) -> List[Any]:
         """The expensive components, in pipeline order; E550 for one the pipeline lacks,
         E551 for one that is enabled (it would run on every doc before the cascade)."""
-        nlp = self._nlp
+        nlp = nlp if nlp is not None else self._nlp
         names = list(nlp.component_names)
         for name in self.cfg["expensive"]:
             if name not in names:
@@ -234,7 +234,7 @@ class Cascade(JsonCfgPipe):
             raise ValueError(Errors.E553.format(name=self.name))
         # spaCy disables frozen components while it initializes the others: here the
         # pipeline order decides what is cheap (not expensive, before this component).
-        expensive = self._expensive_pipes(check_disabled=False)
+        expensive = self._expensive_pipes(nlp, check_disabled=False)
         names = list(nlp.component_names)
         cheap = [(name, nlp.get_pipe(name)) for name in names[: names.index(self.name)]
                  if name not in self.cfg["expensive"]]
@@ -266,23 +266,22 @@ class Cascade(JsonCfgPipe):
         raise ValueError(Errors.E552.format(name=self.name))
 
     def _counts(self, examples: Sequence[Example], docs: Sequence[Doc]) -> numpy.ndarray:
-        """Per doc (n_docs, 3), of the pipeline's answer so far (``doc.cats``, ``doc.ents``):
-        for exclusive classes (top label right, 1, 0); otherwise (true positives, false
-        positives, false negatives) of the labels at 0.5, or of the entities."""
-        out = numpy.zeros((len(examples), 3))
-        for i, (eg, doc) in enumerate(zip(examples, docs)):
-            if self.cfg["kind"] == SPANS:
-                gold = {(s.start, s.end, s.label_) for s in eg.get_aligned_spans_y2x(eg.reference.ents)}
-                guess = {(e.start, e.end, e.label_) for e in doc.ents}
-            else:
-                gold = {label for label in self.cfg["labels"] if eg.reference.cats.get(label, 0.0) >= 0.5}
-                if not self.cfg["multi_label"]:
-                    top = max(doc.cats, key=doc.cats.get) if doc.cats else None
-                    out[i] = (float(top in gold and len(gold) == 1), 1.0, 0.0)
-                    continue
-                guess = {label for label, p in doc.cats.items() if p >= 0.5}
-            out[i] = (len(gold & guess), len(guess - gold), len(gold - guess))
-        return out
+        """Per doc (n_docs, 3), of the pipeline's answer so far (``doc.cats``, ``doc.ents``),
+        counted as spaCy's Scorer and the bench harness count: for exclusive classes (top
+        label right, 1, 0); otherwise (true positives, false positives, false negatives) of
+        the labels at 0.5, or of the entities."""
+        from ...harness.metrics import cats_doc_counts, ner_doc_counts
+
+        scored = [Example(doc, eg.reference) for doc, eg in zip(docs, examples)]
+        if self.cfg["kind"] == SPANS:  # one call per doc: the harness counts per sentence
+            return numpy.array([ner_doc_counts([eg]).counts.sum(axis=(0, 1)) for eg in scored],
+                               dtype="float64").reshape(len(scored), 3)
+        counts = cats_doc_counts(scored, multi_label=self.cfg["multi_label"], labels=self.cfg["labels"],
+                                 threshold=0.5)
+        if self.cfg["multi_label"]:
+            return counts.counts.sum(axis=1).astype("float64")
+        correct = numpy.asarray(counts.correct, dtype="float64")
+        return numpy.stack([correct, numpy.ones_like(correct), numpy.zeros_like(correct)], axis=1)
 
     # ---- scoring and serialization --------------------------------------------------
 
