@@ -133,6 +133,18 @@ class Errors(metaclass=_Codes):
             "where one class prior covers all labels; a multi-label head has independent labels. "
             "Set logit_adjustment = 0 for multi-label corpora (got {value!r}).")
 
+    # Zero-shot and prompted components (E530-E549)
+    E530 = ("Component '{name}' predicts exclusive classes (one label per text), but example "
+            "{index} has {n_pos} positive labels. For multi-label data train a classifier "
+            "instead (the fast or accurate profile).")
+    E531 = ("Component '{name}' reads the sentence embedding of each doc from doc._.trf_data, "
+            "which is not set: put a 'transformer' component before it in the pipeline (the "
+            "zeroshot profile does) and leave it enabled.")
+    E532 = ("Component '{name}': label_texts names labels that are not in the label set: "
+            "{unknown}. The labels are {labels}; check the spelling or pass labels explicitly.")
+    E533 = ("Component '{name}': label_texts must map each label to a non-empty description "
+            "string (got {value!r} for {label!r}); a JSON file path with such an object works too.")
+
     # Cascade (E550-E559)
     E550 = ("Component '{name}': the expensive component '{pipe}' is not in the pipeline "
             "{pipeline}. List in 'expensive' only components the pipeline has.")

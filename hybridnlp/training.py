@@ -128,12 +128,16 @@ def better_on_dev(last: Language, best: Language, info: CorpusInfo) -> Language:
 
 def has_gradient_components(nlp: Language) -> bool:
     """Whether any pipe is updated by gradient steps (and so needs the training loop);
-    frozen pipes (e.g. the trained parts of the hybrid profile) do not count."""
+    frozen pipes (e.g. the trained parts of the hybrid profile) do not count, nor does a
+    transformer that no component listens to (spacy-transformers' ``Transformer.update``
+    gets its gradients from its listeners, so without one it learns nothing: the zeroshot
+    profile's encoder)."""
     frozen = set(nlp.config["training"].get("frozen_components") or [])
     return any(
         name not in frozen
         and getattr(proc, "is_trainable", False)
         and getattr(proc, "model", None) not in (None, True, False)
+        and getattr(proc, "listeners", None) != []
         for name, proc in nlp.pipeline
     )
 
