@@ -145,6 +145,27 @@ class Errors(metaclass=_Codes):
     E533 = ("Component '{name}': label_texts must map each label to a non-empty description "
             "string (got {value!r} for {label!r}); a JSON file path with such an object works too.")
 
+    E540 = ("No language model given: the llm profile needs --paths.lm, either the directory of "
+            "a local Hugging Face causal language model or the URL of an OpenAI-compatible chat "
+            "server (for example http://127.0.0.1:8080/v1 for llama.cpp's llama-server).")
+    E541 = ("'{path}' is not a loadable Hugging Face causal language model directory (it needs "
+            "config.json, the weights and the tokenizer files, as save_pretrained writes them). "
+            "hybridnlp never downloads models: point the backend at a local copy.")
+    E542 = ("Could not reach the language model server at {url}: {problem}. Start the server "
+            "(for example llama.cpp's llama-server or vLLM) or point the backend at the right URL.")
+    E543 = ("The language model server at {url} answered with status {status}: {detail}. Check "
+            "the server's log and the backend's model name.")
+    E544 = ("LLM backend setting {key} must be a whole number >= 1 (got {value!r}).")
+    E545 = ("The answer {answer!r} has no tokens for the language model to score; use labels "
+            "with at least one visible character.")
+    E546 = ("The backend reads its API key from the environment variable {var}, which is not "
+            "set. Set it, or leave api_key_env null for a server without authentication.")
+    E547 = ("Component '{name}': the backend {backend!r} cannot score answers (it has no "
+            "score_choices), so method = \"choices\" cannot work. Use method = \"generate\" "
+            "or \"auto\".")
+    E548 = ("Component '{name}': the prompt template must contain {{text}} (where the document "
+            "goes) and {{labels}} (the label list); got {template!r}.")
+
     # Cascade (E550-E559)
     E550 = ("Component '{name}': the expensive component '{pipe}' is not in the pipeline "
             "{pipeline}. List in 'expensive' only components the pipeline has.")

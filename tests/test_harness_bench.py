@@ -117,10 +117,11 @@ FAST_OPTIONS = ["--resamples", "200", "--rounds", "2", "--latency-docs", "10", "
 
 @pytest.fixture(scope="module")
 def textcat_bench(workdir, app):
-    """The spaCy text classifier, an unknown profile and a config whose component does
-    not exist, with the serving-memory probe on (it starts a fresh Python, so once)."""
+    """The spaCy text classifier, an unknown profile, a config whose component does not
+    exist and the llm profile without a model, with the serving-memory probe on (it starts
+    a fresh Python, so once)."""
     out = workdir / "out"
-    systems = f"bow={workdir / 'bow.cfg'},nope,broken={workdir / 'broken.cfg'}"
+    systems = f"bow={workdir / 'bow.cfg'},nope,broken={workdir / 'broken.cfg'},llm"
     result = CliRunner().invoke(app, ["bench", "--corpus", str(workdir / "reviews"), "--systems", systems,
                                       "--output", str(out)] + FAST_OPTIONS)
     assert result.exit_code == 0, result.output
@@ -167,13 +168,15 @@ def test_bench_writes_results_markdown_and_chart(textcat_bench):
     assert results["hardware"]["cpu"] and results["hardware"]["cores"] >= 1
     assert results["settings"]["threads"] == 1
     assert results["command"].startswith("hybridnlp bench --corpus ")
-    assert set(runs) == {"bow", "nope", "broken"}
+    assert set(runs) == {"bow", "nope", "broken", "llm"}
     for run in runs.values():
         for key in RUN_KEYS:
             assert key in run
     # Unknown profile and a missing component: skipped with the reason, not a crash.
     assert runs["nope"]["status"] == "skipped" and "E200" in runs["nope"]["reason"]
     assert runs["broken"]["status"] == "skipped" and "E604" in runs["broken"]["reason"]
+    # A prompted system needs a language model (--paths.lm): skipped, saying so.
+    assert runs["llm"]["status"] == "skipped" and "E540" in runs["llm"]["reason"]
     bow = runs["bow"]
     check_finished(bow)
     assert bow["trained"] is True

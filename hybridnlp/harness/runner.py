@@ -139,12 +139,16 @@ def empty_run(corpus: str, task: Optional[str], system: SystemSpec) -> Dict:
 
 def unavailable_reason(exc: BaseException) -> Optional[str]:
     """The reason to report a system as skipped rather than failed: missing packages,
-    unknown factories or architectures (an optional part not installed). None otherwise."""
+    unknown factories or architectures (an optional part not installed), a language model
+    that is not there. None otherwise."""
     text = str(exc)
     if isinstance(exc, ImportError):
         return f"missing dependency ({exc.__class__.__name__}: {text})"
     # spaCy: E002 "Can't find factory"; catalogue: a registered function that does not exist.
     if "[E002]" in text or exc.__class__.__name__ == "RegistryError":
+        return text.splitlines()[0]
+    # A prompted system whose language model is not given, not there or not reachable.
+    if any(code in text for code in ("[E540]", "[E541]", "[E542]")):
         return text.splitlines()[0]
     return None
 

@@ -43,6 +43,7 @@ from spacy.vocab import Vocab
 from ...errors import Errors
 from .._pipe import BatchPipe
 from ..outputs import write_cats
+from ._labels import exclusive_labels, first_examples, label_name_text, read_label_texts
 
 FORMAT_VERSION = 1
 CFG_FILE = "cfg.json"
@@ -57,11 +58,6 @@ DEFAULT_ZEROSHOT_TEXTCAT_CONFIG = {
     "set_doc_cats": True,
     "scorer": None,
 }
-
-
-def label_name_text(label: str) -> str:
-    """A label's name as words: ``card_arrival`` -> ``card arrival``."""
-    return " ".join(label.replace("_", " ").replace("-", " ").split())
 
 
 def _host(array) -> np.ndarray:
@@ -223,9 +219,11 @@ class ZeroShotTextCategorizer(BatchPipe):
         """
         validate_get_examples(get_examples, f"{self.name}.initialize")
         examples = list(get_examples())
-        label_list = self._label_list(examples, labels)
-        texts = self._label_texts(label_texts, label_list)
-        shots = self._shots(examples, label_list)
+        label_list = exclusive_labels(self.name, examples, labels)
+        given = read_label_texts(self.name, label_texts, label_list)
+        template = self.cfg["template"]
+        texts = {label: given.get(label) or template.format(label=label_name_text(label)) for label in label_list}
+        shots = first_examples(examples, label_list, self.cfg["examples_per_label"])
         transformer = self._transformer(nlp)
         all_texts = [texts[label] for label in label_list] + [t for label in label_list for t in shots[label]]
         vectors = self._embed(transformer, nlp, all_texts)
@@ -237,43 +235,6 @@ class ZeroShotTextCategorizer(BatchPipe):
             row += n
         self.cfg.update(labels=label_list, label_texts=texts, examples=shots)
         self._prototypes = _normalise(prototypes)
-
-    def _label_list(self, examples: List[Example], labels: Optional[Iterable[str]]) -> List[str]:
-        for index, eg in enumerate(examples):
-            n_pos = sum(1 for value in eg.reference.cats.values() if value >= 0.5)
-            if n_pos > 1:
-                raise ValueError(Errors.E530.format(name=self.name, index=index, n_pos=n_pos))
-        if labels is not None:
-            label_list = list(dict.fromkeys(labels))
-        else:
-            label_list = sorted({label for eg in examples for label in eg.reference.cats})
-        if not label_list:
-            raise ValueError(Errors.E101.format(name=self.name, what="cats"))
-        return label_list
-
-    def _label_texts(self, given: Optional[Union[Dict[str, str], str, Path]], label_list: List[str]) -> Dict[str, str]:
-        if isinstance(given, (str, Path)):
-            given = srsly.read_json(given)
-        given = dict(given or {})
-        unknown = sorted(set(given) - set(label_list))
-        if unknown:
-            raise ValueError(Errors.E532.format(name=self.name, unknown=unknown, labels=label_list))
-        for label, text in given.items():
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(Errors.E533.format(name=self.name, label=label, value=text))
-        template = self.cfg["template"]
-        return {label: given.get(label) or template.format(label=label_name_text(label)) for label in label_list}
-
-    def _shots(self, examples: List[Example], label_list: List[str]) -> Dict[str, List[str]]:
-        k = self.cfg["examples_per_label"]
-        shots: Dict[str, List[str]] = {label: [] for label in label_list}
-        if k == 0:
-            return shots
-        for eg in examples:
-            gold = [label for label, value in eg.reference.cats.items() if value >= 0.5 and label in shots]
-            if gold and len(shots[gold[0]]) < k and eg.reference.text.strip():
-                shots[gold[0]].append(eg.reference.text)
-        return shots
 
     def _transformer(self, nlp: Optional[Language]):
         name = self.cfg["upstream"]

@@ -1,0 +1,275 @@
+"""Model backends for the prompted components: anything that turns prompts into responses.
+
+A backend is any object with ``generate(prompts) -> responses`` (:class:`LLMBackend`); one
+that can also say how likely each of a fixed set of answers is (:class:`ChoiceScorer`) lets a
+prompted classifier give real probabilities instead of a parsed answer. Two are shipped, and
+registered for configs (``[components.llm_textcat.backend]``):
+
+* ``hybridnlp.LocalLLM.v1`` - a local Hugging Face causal language model directory (any
+  ``AutoModelForCausalLM``; its chat template is used when it has one). Loaded offline, the
+  first time it is needed, on the GPU when there is one. Generates greedily and scores
+  answers (:meth:`LocalCausalLM.score_choices`).
+* ``hybridnlp.ServerLLM.v1`` - an OpenAI-compatible chat completions server (llama.cpp's
+  ``llama-server``, vLLM, Ollama, ...) at a URL; the API key, if any, is read from an
+  environment variable at request time and never saved.
+* ``hybridnlp.LLM.v1`` - either, by what ``model`` is: a URL (``http://...``) or a directory.
+
+Nothing is downloaded from a hub, and a saved pipeline stores only the backend's config: the
+model stays where it is (a language model is too large to copy into every pipeline).
+Importing this module is cheap (it is a ``spacy_misc`` entry point); torch and transformers
+are imported when a local model is first used.
+"""
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, List, Optional, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from spacy.util import registry
+
+from ...errors import Errors
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """Turns prompts into responses, one each, in order."""
+
+    def generate(self, prompts: Sequence[str]) -> List[str]:
+        ...
+
+
+@runtime_checkable
+class ChoiceScorer(Protocol):
+    """Says how likely each answer is after each prompt."""
+
+    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> np.ndarray:
+        """Log-probabilities, shape ``(len(prompts), len(choices))``: row i, column j is
+        ``log P(choices[j] | prompts[i])`` under the model."""
+        ...
+
+
+def _check_positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(Errors.E544.format(key=key, value=value))
+    return value
+
+
+# ---------------------------------------------------------------------- local model
+class LocalCausalLM:
+    """A local Hugging Face causal language model (see the module docstring)."""
+
+    def __init__(self, path: str, *, max_new_tokens: int = 16, batch_size: int = 8,
+                 device: Optional[str] = None) -> None:
+        self.path = Path(path).expanduser()
+        if not self.path.is_dir() or not (self.path / "config.json").is_file():
+            raise OSError(Errors.E541.format(path=path))
+        self.max_new_tokens = _check_positive_int("max_new_tokens", max_new_tokens)
+        self.batch_size = _check_positive_int("batch_size", batch_size)
+        self.device = device
+        self._model = None
+        self._tokenizer = None
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from ..transformer.encoder import use_offline_hub
+
+        use_offline_hub()
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # On a GPU the weights keep the precision they were saved in (bf16/fp16 for most
+        # released models); on a CPU float32, which is what CPUs compute fast.
+        dtype = "auto" if device.startswith("cuda") else torch.float32
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(str(self.path), local_files_only=True, torch_dtype=dtype)
+        except Exception as err:
+            raise OSError(Errors.E541.format(path=self.path) + f" ({type(err).__name__}: {err})") from None
+        self._model = model.to(device).eval()
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        self._tokenizer = tokenizer
+
+    def format(self, prompt: str) -> str:
+        """The text the model reads: the prompt as a user turn in the model's chat template
+        (ending where the assistant's answer starts), or the prompt itself without one."""
+        self._load()
+        if getattr(self._tokenizer, "chat_template", None):
+            return self._tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                       add_generation_prompt=True)
+        return prompt
+
+    def _encode(self, text: str) -> List[int]:
+        # The chat template already holds any special tokens the model wants.
+        special = not getattr(self._tokenizer, "chat_template", None)
+        ids = self._tokenizer(text, add_special_tokens=special)["input_ids"]
+        if special and ids and ids[-1] == self._tokenizer.sep_token_id and self._tokenizer.sep_token_id is not None:
+            ids = ids[:-1]  # a BERT-style tokenizer closes every text; the answer comes after
+        return ids
+
+    def generate(self, prompts: Sequence[str]) -> List[str]:
+        """Greedy completions of the prompts (at most ``max_new_tokens`` each)."""
+        import torch
+
+        self._load()
+        model, tokenizer = self._model, self._tokenizer
+        out: List[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            encoded = [self._encode(self.format(p)) for p in prompts[start:start + self.batch_size]]
+            width = max(len(ids) for ids in encoded)
+            pad = tokenizer.pad_token_id
+            # Left padding, so that every prompt ends where its answer starts.
+            input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded], device=model.device)
+            mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=model.device)
+            with torch.no_grad():
+                generated = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False,
+                                           max_new_tokens=self.max_new_tokens, pad_token_id=pad)
+            for row in generated[:, width:]:
+                out.append(tokenizer.decode(row, skip_special_tokens=True).strip())
+        return out
+
+    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> np.ndarray:
+        """``log P(choice | prompt)`` for every prompt and choice: the sum of the choice's
+        token log-probabilities after the prompt. The prompt is read once; all choices then
+        continue from its cached state in one batch."""
+        import torch
+
+        self._load()
+        model = self._model
+        result = np.zeros((len(prompts), len(choices)))
+        for i, prompt in enumerate(prompts):
+            context = self.format(prompt)
+            ctx_ids = self._encode(context)
+            sep = "" if getattr(self._tokenizer, "chat_template", None) else " "
+            cont_ids = [self._continuation(context, ctx_ids, sep + choice) for choice in choices]
+            with torch.no_grad():
+                ctx = model(input_ids=torch.tensor([ctx_ids], device=model.device), use_cache=True)
+                first = torch.log_softmax(ctx.logits[0, -1].float(), dim=-1)  # the choices' first token
+                width = max(len(ids) for ids in cont_ids)
+                batch = torch.tensor([ids + [ids[-1]] * (width - len(ids)) for ids in cont_ids], device=model.device)
+                mask = torch.tensor([[1] * (len(ctx_ids) + width)] * len(choices), device=model.device)
+                cache = _repeat_cache(ctx.past_key_values, len(choices))
+                logits = model(input_ids=batch, attention_mask=mask, past_key_values=cache, use_cache=True).logits
+                logp = torch.log_softmax(logits.float(), dim=-1)
+            for j, ids in enumerate(cont_ids):
+                total = float(first[ids[0]])
+                for k in range(1, len(ids)):
+                    total += float(logp[j, k - 1, ids[k]])
+                result[i, j] = total
+        return result
+
+    def _continuation(self, context: str, ctx_ids: List[int], answer: str) -> List[int]:
+        """The answer's token ids as the model would read them after the context (the
+        tokens of context + answer after the context's own, where the context's tokens are
+        a prefix; the answer tokenized alone where they merge across the boundary)."""
+        whole = self._encode(context + answer)
+        if whole[:len(ctx_ids)] == ctx_ids and len(whole) > len(ctx_ids):
+            return whole[len(ctx_ids):]
+        ids = self._tokenizer(answer, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ValueError(Errors.E545.format(answer=answer))
+        return ids
+
+
+def _repeat_cache(cache, times: int):
+    """The prompt's key/value cache repeated for ``times`` continuations: a ``Cache`` object
+    in place, a legacy tuple of (key, value) pairs per layer (GPT-2 and others) as a copy."""
+    if hasattr(cache, "batch_repeat_interleave"):
+        cache.batch_repeat_interleave(times)
+        return cache
+    return tuple(tuple(t.repeat_interleave(times, dim=0) for t in layer) for layer in cache)
+
+
+# ---------------------------------------------------------------------- server
+class ServerLLM:
+    """An OpenAI-compatible chat completions server (see the module docstring)."""
+
+    def __init__(self, url: str, *, model: str = "default", max_new_tokens: int = 16,
+                 api_key_env: Optional[str] = None, timeout: float = 60.0, retries: int = 2,
+                 max_concurrency: int = 4) -> None:
+        url = url.rstrip("/")
+        self.endpoint = url if url.endswith("/chat/completions") else url + "/chat/completions"
+        self.model = model
+        self.max_new_tokens = _check_positive_int("max_new_tokens", max_new_tokens)
+        self.max_concurrency = _check_positive_int("max_concurrency", max_concurrency)
+        self.api_key_env = api_key_env
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+
+    @property
+    def name(self) -> str:
+        return f"{self.endpoint} ({self.model})"
+
+    def _request(self, prompt: str) -> str:
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                "temperature": 0.0, "max_tokens": self.max_new_tokens}
+        headers = {"Content-Type": "application/json"}
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise OSError(Errors.E546.format(var=self.api_key_env))
+            headers["Authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(self.endpoint, data=json.dumps(body).encode("utf8"), headers=headers)
+        for attempt in range(self.retries + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    payload = json.loads(response.read().decode("utf8"))
+                return str(payload["choices"][0]["message"]["content"] or "").strip()
+            except urllib.error.HTTPError as err:
+                detail = err.read()[:300].decode("utf8", "replace")
+                if err.code < 500 or attempt == self.retries:
+                    raise OSError(Errors.E543.format(url=self.endpoint, status=err.code, detail=detail)) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+                if attempt == self.retries:
+                    raise OSError(Errors.E542.format(url=self.endpoint, problem=err)) from None
+            except (KeyError, IndexError, TypeError, ValueError) as err:
+                raise OSError(Errors.E543.format(url=self.endpoint, status=200,
+                                                 detail=f"unexpected response ({type(err).__name__}: {err})")) from None
+            time.sleep(0.5 * 2 ** attempt)  # a server error or a dropped connection: try again
+        raise AssertionError("unreachable")
+
+    def generate(self, prompts: Sequence[str]) -> List[str]:
+        """The server's answers, in order (up to ``max_concurrency`` requests at a time)."""
+        if len(prompts) <= 1 or self.max_concurrency == 1:
+            return [self._request(p) for p in prompts]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(prompts))) as pool:
+            return list(pool.map(self._request, prompts))
+
+
+# ---------------------------------------------------------------------- registry
+@registry.misc("hybridnlp.LocalLLM.v1")
+def create_local_llm(path: str, max_new_tokens: int = 16, batch_size: int = 8) -> LocalCausalLM:
+    """A local Hugging Face causal LM directory as a backend (see :class:`LocalCausalLM`)."""
+    return LocalCausalLM(path, max_new_tokens=max_new_tokens, batch_size=batch_size)
+
+
+@registry.misc("hybridnlp.ServerLLM.v1")
+def create_server_llm(url: str, model: str = "default", max_new_tokens: int = 16,
+                      api_key_env: Optional[str] = None, timeout: float = 60.0,
+                      max_concurrency: int = 4) -> ServerLLM:
+    """An OpenAI-compatible chat completions server as a backend (see :class:`ServerLLM`)."""
+    return ServerLLM(url, model=model, max_new_tokens=max_new_tokens, api_key_env=api_key_env,
+                     timeout=timeout, max_concurrency=max_concurrency)
+
+
+@registry.misc("hybridnlp.LLM.v1")
+def create_llm(model: Optional[str], max_new_tokens: int = 16, server_model: str = "default",
+               api_key_env: Optional[str] = None):
+    """A server when ``model`` is a URL (``http://`` or ``https://``), else a local model
+    directory; E540 when no model is given."""
+    if not model:
+        raise ValueError(Errors.E540)
+    if str(model).startswith(("http://", "https://")):
+        return ServerLLM(str(model), model=server_model, max_new_tokens=max_new_tokens, api_key_env=api_key_env)
+    return LocalCausalLM(str(model), max_new_tokens=max_new_tokens)
