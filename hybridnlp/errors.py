@@ -149,7 +149,8 @@ class Errors(metaclass=_Codes):
             "a local Hugging Face causal language model or the URL of an OpenAI-compatible chat "
             "server (for example http://127.0.0.1:8080/v1 for llama.cpp's llama-server).")
     E541 = ("'{path}' is not a loadable Hugging Face causal language model directory (it needs "
-            "config.json, the weights and the tokenizer files, as save_pretrained writes them). "
+            "config.json, the weights as safetensors and the tokenizer files, as save_pretrained "
+            "writes them; pickled PyTorch weights are not read). "
             "hybridnlp never downloads models: point the backend at a local copy.")
     E542 = ("Could not reach the language model server at {url}: {problem}. Start the server "
             "(for example llama.cpp's llama-server or vLLM) or point the backend at the right URL.")

@@ -13,8 +13,9 @@ except ImportError:  # tests/ is not a package
     from transformer_fixtures import CHARS, SPECIAL_TOKENS, WORDS
 
 
-def write_tiny_causal_lm(path: Path, *, seed: int = 0, chat_template: str = None) -> Path:
-    """A 2-layer GPT-2 with the tests' WordPiece vocabulary, saved like any local model."""
+def write_tiny_causal_lm(path: Path, *, seed: int = 0, chat_template: str = None, safetensors: bool = True) -> Path:
+    """A 2-layer GPT-2 with the tests' WordPiece vocabulary, saved like any local model
+    (``safetensors=False``: as a pickled ``pytorch_model.bin``)."""
     import torch
     from transformers import BertTokenizerFast, GPT2Config, GPT2LMHeadModel
 
@@ -30,7 +31,7 @@ def write_tiny_causal_lm(path: Path, *, seed: int = 0, chat_template: str = None
     config = GPT2Config(vocab_size=len(vocab), n_positions=1024, n_embd=32, n_layer=2, n_head=2,
                         bos_token_id=2, eos_token_id=3, pad_token_id=0)
     torch.manual_seed(seed)
-    GPT2LMHeadModel(config).save_pretrained(str(path))
+    GPT2LMHeadModel(config).save_pretrained(str(path), safe_serialization=safetensors)
     return path
 
 

@@ -158,6 +158,10 @@ def test_errors(tmp_path):
     (tmp_path / "broken" / "config.json").write_text("{}", encoding="utf8")
     with pytest.raises(OSError, match="E541"):
         LocalCausalLM(str(tmp_path / "broken")).generate(["hello"])
+    pickled = write_tiny_causal_lm(tmp_path / "pickled", safetensors=False)
+    assert (pickled / "pytorch_model.bin").is_file()
+    with pytest.raises(OSError, match="E541"):  # refused, never unpickled
+        LocalCausalLM(str(pickled)).generate(["hello"])
     with pytest.raises(ValueError, match="E544"):
         ServerLLM("http://127.0.0.1:9/v1", max_concurrency=0)
 

@@ -1,13 +1,52 @@
-"""Labels for the components that classify without training: the label set, the
-descriptions a user gives, and the first few training texts of each label."""
+"""What the components that classify without training share: the label set, the
+descriptions a user gives, the first few training texts of each label, and how their
+probabilities are written and scored."""
 
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
+import numpy as np
 import srsly
+from spacy.scorer import Scorer
+from spacy.tokens import Doc
 from spacy.training import Example
 
 from ...errors import Errors
+from ..outputs import write_cats
+
+
+def exclusive_cats_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+    """spaCy's category scores (``cats_score``, ``cats_macro_f``, ...), exclusive classes."""
+    return Scorer.score_cats(examples, "cats", multi_label=False, **kwargs)
+
+
+class ExclusiveCatsOutput:
+    """Labels, output key, writing and scoring of an exclusive-class component whose
+    ``cfg`` holds ``labels``, ``source`` and ``set_doc_cats``."""
+
+    cfg: Dict[str, Any]
+    name: str
+    scorer: Callable
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def source(self) -> str:
+        """The key of this component's scores in ``doc._.hybrid_cats``."""
+        return self.cfg.get("source") or self.name
+
+    def write_probabilities(self, docs: Iterable[Doc], probs: np.ndarray) -> None:
+        """One row of probabilities per doc to ``doc.cats`` and ``doc._.hybrid_cats[source]``."""
+        for doc, row in zip(docs, probs):
+            write_cats(doc, self.source, dict(zip(self.labels, row.tolist())), set_doc_cats=self.cfg["set_doc_cats"])
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        """spaCy category scores of the predicted docs; gold labels outside ``labels`` are
+        ignored by the scorer."""
+        kwargs.setdefault("labels", self.labels)
+        return self.scorer(examples, **kwargs)
 
 
 def label_name_text(label: str) -> str:

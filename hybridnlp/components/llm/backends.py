@@ -7,7 +7,7 @@ registered for configs (``[components.llm_textcat.backend]``):
 
 * ``hybridnlp.LocalLLM.v1`` - a local Hugging Face causal language model directory (any
   ``AutoModelForCausalLM``; its chat template is used when it has one). Loaded offline, the
-  first time it is needed, on the GPU when there is one. Generates greedily and scores
+  first time it is needed, on the GPU when there is one, from safetensors weights only. Generates greedily and scores
   answers (:meth:`LocalCausalLM.score_choices`).
 * ``hybridnlp.ServerLLM.v1`` - an OpenAI-compatible chat completions server (llama.cpp's
   ``llama-server``, vLLM, Ollama, ...) at a URL; the API key, if any, is read from an
@@ -93,7 +93,9 @@ class LocalCausalLM:
         dtype = "auto" if device.startswith("cuda") else torch.float32
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(str(self.path), local_files_only=True, torch_dtype=dtype)
+            # safetensors only: a model stored as pickled PyTorch files is refused, not unpickled.
+            model = AutoModelForCausalLM.from_pretrained(str(self.path), local_files_only=True, torch_dtype=dtype,
+                                                         use_safetensors=True)
         except Exception as err:
             raise OSError(Errors.E541.format(path=self.path) + f" ({type(err).__name__}: {err})") from None
         self._model = model.to(device).eval()

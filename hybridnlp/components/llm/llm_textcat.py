@@ -35,10 +35,8 @@ from spacy.training import Example, validate_get_examples
 
 from ...errors import Errors
 from ..ensemble._base import JsonCfgPipe
-from ..outputs import write_cats
+from ._labels import ExclusiveCatsOutput, exclusive_cats_score, exclusive_labels, first_examples, read_label_texts
 from .backends import ChoiceScorer
-from ._labels import exclusive_labels, first_examples, read_label_texts
-from .zeroshot_textcat import zeroshot_textcat_score
 
 DEFAULT_TEMPLATE = (
     "Classify the text into exactly one of these categories:\n"
@@ -111,7 +109,7 @@ class LLMScores(NamedTuple):
     responses: List[Optional[str]]
 
 
-class LLMTextCategorizer(JsonCfgPipe):
+class LLMTextCategorizer(ExclusiveCatsOutput, JsonCfgPipe):
     """Exclusive-class text classifier that prompts a language model (module docstring)."""
 
     def __init__(
@@ -132,7 +130,7 @@ class LLMTextCategorizer(JsonCfgPipe):
         self.vocab = vocab
         self.name = name
         self.backend = backend
-        self.scorer = scorer or zeroshot_textcat_score
+        self.scorer = scorer or exclusive_cats_score
         self.cfg: Dict[str, Any] = {
             "template": template,
             "method": method,
@@ -167,14 +165,6 @@ class LLMTextCategorizer(JsonCfgPipe):
 
     # ------------------------------------------------------------------ properties
     @property
-    def labels(self):
-        return tuple(self.cfg["labels"])
-
-    @property
-    def source(self) -> str:
-        return self.cfg.get("source") or self.name
-
-    @property
     def method(self) -> str:
         """The method in use: ``"choices"`` or ``"generate"`` (``"auto"`` resolved)."""
         if self.cfg["method"] != "auto":
@@ -183,7 +173,8 @@ class LLMTextCategorizer(JsonCfgPipe):
 
     # ------------------------------------------------------------------ prompting
     def prompt(self, text: str) -> str:
-        """The prompt for one text (cut to ``max_text_chars``)."""
+        """The prompt for one text (whitespace runs made single spaces, then cut to
+        ``max_text_chars``)."""
         if not self.labels:
             raise ValueError(Errors.E100.format(name=self.name))
         lines = []
@@ -243,15 +234,11 @@ class LLMTextCategorizer(JsonCfgPipe):
     def set_annotations(self, docs: Iterable[Doc], scores: LLMScores) -> None:
         """Write the probabilities (``doc.cats``, ``doc._.hybrid_cats[source]``) and, with
         ``save_io``, the prompt and answer."""
-        for doc, row, prompt, response in zip(docs, scores.probs, scores.prompts, scores.responses):
-            write_cats(doc, self.source, dict(zip(self.labels, row.tolist())), set_doc_cats=self.cfg["set_doc_cats"])
-            if self.cfg["save_io"]:
+        docs = list(docs)
+        self.write_probabilities(docs, scores.probs)
+        if self.cfg["save_io"]:
+            for doc, prompt, response in zip(docs, scores.prompts, scores.responses):
                 doc.user_data.setdefault("llm_io", {})[self.name] = {"prompt": prompt, "response": response}
-
-    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
-        """spaCy category scores of the predicted docs."""
-        kwargs.setdefault("labels", self.labels)
-        return self.scorer(examples, **kwargs)
 
     # ------------------------------------------------------------------ initialization
     def initialize(

@@ -29,21 +29,20 @@ Exclusive classes only: each doc gets exactly one label. Writes ``doc.cats`` (un
 import io
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import srsly
 from spacy import util
 from spacy.language import Language
-from spacy.scorer import Scorer
 from spacy.tokens import Doc
 from spacy.training import Example, validate_get_examples
 from spacy.vocab import Vocab
 
 from ...errors import Errors
 from .._pipe import BatchPipe
-from ..outputs import write_cats
-from ._labels import exclusive_labels, first_examples, label_name_text, read_label_texts
+from ._labels import (ExclusiveCatsOutput, exclusive_cats_score, exclusive_labels, first_examples, label_name_text,
+                      read_label_texts)
 
 FORMAT_VERSION = 1
 CFG_FILE = "cfg.json"
@@ -92,12 +91,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def zeroshot_textcat_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
-    """spaCy's category scores (``cats_score``, ``cats_macro_f``, ...), exclusive classes."""
-    return Scorer.score_cats(examples, "cats", multi_label=False, **kwargs)
-
-
-class ZeroShotTextCategorizer(BatchPipe):
+class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
     """Exclusive-class text classifier by cosine similarity of sentence embeddings to label
     descriptions (see the module docstring). Nothing is trained; ``initialize`` embeds the
     labels."""
@@ -117,7 +111,7 @@ class ZeroShotTextCategorizer(BatchPipe):
     ) -> None:
         self.vocab = vocab
         self.name = name
-        self.scorer = scorer or zeroshot_textcat_score
+        self.scorer = scorer or exclusive_cats_score
         self.cfg: Dict[str, Any] = {
             "upstream": upstream,
             "template": template,
@@ -148,15 +142,6 @@ class ZeroShotTextCategorizer(BatchPipe):
             raise bad("scale", "Use a positive number (the inverse softmax temperature; 20 for MiniLM).")
 
     # ------------------------------------------------------------------ properties
-    @property
-    def labels(self) -> Tuple[str, ...]:
-        return tuple(self.cfg["labels"])
-
-    @property
-    def source(self) -> str:
-        """The key of this component's scores in ``doc._.hybrid_cats``."""
-        return self.cfg.get("source") or self.name
-
     @property
     def is_initialized(self) -> bool:
         return self._prototypes is not None
@@ -191,15 +176,7 @@ class ZeroShotTextCategorizer(BatchPipe):
 
     def set_annotations(self, docs: Iterable[Doc], scores: np.ndarray) -> None:
         """Write the probabilities to ``doc.cats`` and ``doc._.hybrid_cats[source]``."""
-        for doc, row in zip(docs, scores):
-            write_cats(doc, self.source, dict(zip(self.labels, row.tolist())),
-                       set_doc_cats=self.cfg["set_doc_cats"])
-
-    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
-        """spaCy category scores of the predicted docs; gold labels outside ``labels`` are
-        ignored by the scorer."""
-        kwargs.setdefault("labels", self.labels)
-        return self.scorer(examples, **kwargs)
+        self.write_probabilities(docs, scores)
 
     # ------------------------------------------------------------------ initialization
     def initialize(
