@@ -34,8 +34,8 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_get_examples
 
 from ...errors import Errors
-from ..ensemble._base import JsonCfgPipe
 from ._labels import ExclusiveCatsOutput, exclusive_cats_score, exclusive_labels, first_examples, read_label_texts
+from ._prompting import PromptedPipe
 from .backends import ChoiceScorer
 
 DEFAULT_TEMPLATE = (
@@ -109,8 +109,10 @@ class LLMScores(NamedTuple):
     responses: List[Optional[str]]
 
 
-class LLMTextCategorizer(ExclusiveCatsOutput, JsonCfgPipe):
+class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
     """Exclusive-class text classifier that prompts a language model (module docstring)."""
+
+    whole_numbers = {"examples_per_label": 0}
 
     def __init__(
         self,
@@ -147,19 +149,9 @@ class LLMTextCategorizer(ExclusiveCatsOutput, JsonCfgPipe):
 
     def _check_cfg(self, cfg: Dict[str, Any]) -> None:
         super()._check_cfg(cfg)
-
-        def bad(key: str, hint: str) -> ValueError:
-            return ValueError(Errors.E104.format(name=self.name, key=key, value=cfg[key], hint=hint))
-
-        template = cfg["template"]
-        if not isinstance(template, str) or "{text}" not in template or "{labels}" not in template:
-            raise ValueError(Errors.E548.format(name=self.name, template=template))
         if cfg["method"] not in METHODS:
-            raise bad("method", f"Use one of {list(METHODS)}.")
-        for key in ("examples_per_label", "max_text_chars"):
-            value = cfg[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "examples_per_label" else 1):
-                raise bad(key, "Use a whole number" + (" >= 0." if key == "examples_per_label" else " >= 1."))
+            raise ValueError(Errors.E104.format(name=self.name, key="method", value=cfg["method"],
+                                                hint=f"Use one of {list(METHODS)}."))
         if cfg["method"] == "choices" and not isinstance(self.backend, ChoiceScorer):
             raise ValueError(Errors.E547.format(name=self.name, backend=type(self.backend).__name__))
 
@@ -173,38 +165,22 @@ class LLMTextCategorizer(ExclusiveCatsOutput, JsonCfgPipe):
 
     # ------------------------------------------------------------------ prompting
     def prompt(self, text: str) -> str:
-        """The prompt for one text (whitespace runs made single spaces, then cut to
-        ``max_text_chars``)."""
+        """The prompt for one text (see :meth:`prompt_text` for what the text becomes)."""
         if not self.labels:
             raise ValueError(Errors.E100.format(name=self.name))
-        lines = []
-        for label in self.labels:
-            description = self.cfg["label_texts"].get(label)
-            lines.append(f"- {label}: {description}" if description else f"- {label}")
         examples = ""
         if self.cfg["examples"]:
             shown = "\n\n".join(f"Text: {text_}\nCategory: {label}" for text_, label in self.cfg["examples"])
             examples = f"Examples:\n{shown}\n\n"
-        text = " ".join(text.split())[: self.cfg["max_text_chars"]]
-        return self.cfg["template"].format(labels="\n".join(lines), examples=examples, text=text)
+        return self.cfg["template"].format(labels=self.label_lines(), examples=examples, text=self.prompt_text(text))
 
     def predict(self, docs: Iterable[Doc]) -> LLMScores:
         """Ask the model about every non-empty doc; probabilities, prompts and answers."""
         docs = list(docs)
-        if not self.labels:
-            raise ValueError(Errors.E100.format(name=self.name))
+        todo, prompts = self.prompts(docs)
         n_labels = len(self.labels)
         probs = np.full((len(docs), n_labels), 1.0 / n_labels)
-        prompts: List[Optional[str]] = [None] * len(docs)
         responses: List[Optional[str]] = [None] * len(docs)
-        todo = [i for i, doc in enumerate(docs) if doc.text.strip()]
-        n_cut = sum(1 for i in todo if len(" ".join(docs[i].text.split())) > self.cfg["max_text_chars"])
-        if n_cut:
-            warnings.warn(f"{self.name}: {n_cut} of {len(docs)} texts were cut to max_text_chars="
-                          f"{self.cfg['max_text_chars']} characters for the prompt; raise it if the model's "
-                          f"context allows.")
-        for i in todo:
-            prompts[i] = self.prompt(docs[i].text)
         if not todo:
             return LLMScores(probs, prompts, responses)
         batch = [prompts[i] for i in todo]
@@ -236,9 +212,7 @@ class LLMTextCategorizer(ExclusiveCatsOutput, JsonCfgPipe):
         ``save_io``, the prompt and answer."""
         docs = list(docs)
         self.write_probabilities(docs, scores.probs)
-        if self.cfg["save_io"]:
-            for doc, prompt, response in zip(docs, scores.prompts, scores.responses):
-                doc.user_data.setdefault("llm_io", {})[self.name] = {"prompt": prompt, "response": response}
+        self.save_io(docs, scores.prompts, scores.responses)
 
     # ------------------------------------------------------------------ initialization
     def initialize(
