@@ -77,3 +77,28 @@ def create_keyword_llm() -> KeywordLLM:
 @registry.misc("test.KeywordScorer.v1")
 def create_keyword_scorer() -> KeywordScorer:
     return KeywordScorer()
+
+
+class GazetteerLLM:
+    """Answers an entity prompt from a fixed list of names (case-insensitive), adding a line
+    with an unknown type and one with words not in the text; records what it was asked."""
+
+    NAMES = {"john smith": "PER", "mary jones": "PER", "paris": "LOC", "london": "LOC", "google": "ORG",
+             "new york": "LOC", "apple": "ORG"}
+
+    def __init__(self) -> None:
+        self.asked: List[str] = []
+
+    def generate(self, prompts: Sequence[str]) -> List[str]:
+        self.asked.extend(prompts)
+        out = []
+        for prompt in prompts:
+            text = prompt.split("Text: ")[-1].split("\n")[0]
+            lines = [f"- {label}: {name.title()}" for name, label in self.NAMES.items() if name in text.lower()]
+            out.append("\n".join(lines + ["FOO: bar", "ORG: Nowhere Corp"]) if lines else "NONE")
+        return out
+
+
+@registry.misc("test.GazetteerLLM.v1")
+def create_gazetteer_llm() -> GazetteerLLM:
+    return GazetteerLLM()

@@ -39,8 +39,8 @@ class PromptedPipe(JsonCfgPipe):
         return "\n".join(lines)
 
     def prompt_text(self, text: str) -> str:
-        """A doc's text as the prompt shows it: whitespace runs made single spaces, then cut
-        to ``max_text_chars``."""
+        """A text as the prompt shows it: whitespace runs made single spaces (so that it is
+        one line), then cut to ``max_text_chars``."""
         return " ".join(text.split())[: self.cfg["max_text_chars"]]
 
     def prompt(self, text: str) -> str:

@@ -170,7 +170,7 @@ class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
             raise ValueError(Errors.E100.format(name=self.name))
         examples = ""
         if self.cfg["examples"]:
-            shown = "\n\n".join(f"Text: {text_}\nCategory: {label}" for text_, label in self.cfg["examples"])
+            shown = "\n\n".join(f"Text: {self.prompt_text(text_)}\nCategory: {label}" for text_, label in self.cfg["examples"])
             examples = f"Examples:\n{shown}\n\n"
         return self.cfg["template"].format(labels=self.label_lines(), examples=examples, text=self.prompt_text(text))
 
