@@ -133,3 +133,11 @@ def test_llm_profile_for_ner_trains_and_loads_in_a_fresh_process(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out"), json.dumps(texts)],
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [[list(s) for s in doc] for doc in expected]
+
+
+def test_a_label_list_is_enough():
+    nlp = _ner_nlp()
+    nlp.get_pipe("llm_ner").initialize(lambda: [], nlp=nlp, labels=["PER", "LOC"], label_texts={"PER": "a person"})
+    assert "- PER: a person\n- LOC\n" in nlp.get_pipe("llm_ner").prompt("x")
+    assert [(e.text, e.label_) for e in nlp("John Smith is in Paris , not at Google .").ents] == [
+        ("John Smith", "PER"), ("Paris", "LOC")]  # the model's ORG answer is not a type asked for

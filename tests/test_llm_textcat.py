@@ -274,3 +274,10 @@ def test_llm_profile_trains_and_loads_in_a_fresh_process(tiny_lm_master, tmp_pat
     shutil.rmtree(model_dir)  # the pipeline keeps the backend's config, not the model
     with pytest.raises(OSError, match="E541"):
         spacy.load(tmp_path / "out")
+
+
+def test_a_label_list_is_enough():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("llm_textcat", config={"backend": {"@misc": "test.KeywordLLM.v1"}})
+    pipe.initialize(lambda: [], nlp=nlp, labels=["positive", "negative"])
+    assert pipe.labels == ("positive", "negative") and nlp("I love it").cats["positive"] == 1.0

@@ -218,3 +218,17 @@ def test_zeroshot_profile_initializes_only_and_loads_in_a_fresh_process(tiny_ber
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
     assert max(expected[0], key=expected[0].get) == "refund_request"
+
+
+def test_a_label_list_is_enough(tiny_bert_dir):
+    """No examples at all: the labels (and their descriptions) are the whole input."""
+    nlp = make_trf_nlp(tiny_bert_dir, "zeroshot_textcat")
+    # spaCy's way to hand initialize its settings; nlp.initialize() then needs no examples
+    nlp.config["initialize"]["components"]["zeroshot_textcat"] = {
+        "labels": ["positive", "negative"], "label_texts": DESCRIPTIONS}
+    nlp.initialize()
+    pipe = nlp.get_pipe("zeroshot_textcat")
+    assert pipe.labels == ("positive", "negative")  # the order given
+    assert max(nlp("I hate this film").cats, key=nlp("I hate this film").cats.get) == "negative"
+    with pytest.raises(TypeError):  # without labels, examples are needed (spaCy's E930)
+        pipe.initialize(lambda: [], nlp=nlp)

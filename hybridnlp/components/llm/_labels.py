@@ -9,7 +9,7 @@ import numpy as np
 import srsly
 from spacy.scorer import Scorer
 from spacy.tokens import Doc
-from spacy.training import Example
+from spacy.training import Example, validate_get_examples
 
 from ...errors import Errors
 from ..outputs import write_cats
@@ -52,6 +52,16 @@ class ExclusiveCatsOutput:
 def label_name_text(label: str) -> str:
     """A label's name as words: ``card_arrival`` -> ``card arrival``."""
     return " ".join(label.replace("_", " ").replace("-", " ").split())
+
+
+def initial_examples(get_examples: Optional[Callable[[], Iterable[Example]]], labels: Optional[Iterable[str]],
+                     method: str) -> List[Example]:
+    """The examples ``initialize`` reads. With ``labels`` given none are needed: a component
+    that trains nothing can start from a list of labels alone."""
+    if labels is not None:
+        return list(get_examples() or []) if get_examples is not None else []
+    validate_get_examples(get_examples, method)
+    return list(get_examples())
 
 
 def exclusive_labels(name: str, examples: List[Example], labels: Optional[Iterable[str]]) -> List[str]:

@@ -29,12 +29,12 @@ from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Se
 from spacy.language import Language
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc
-from spacy.training import Example, validate_get_examples
+from spacy.training import Example
 
 from ...errors import Errors
 from ..classical.rule_ner import _gold_spans, _resolve, _smoothed
 from ..outputs import write_spans
-from ._labels import read_label_texts
+from ._labels import initial_examples, read_label_texts
 from ._prompting import PromptedPipe
 
 DEFAULT_NER_TEMPLATE = (
@@ -249,8 +249,7 @@ class LLMEntityRecognizer(PromptedPipe):
         label_texts: ``{label: description}`` or a JSON file path; labels left out are
         listed by name only.
         """
-        validate_get_examples(get_examples, f"{self.name}.initialize")
-        examples = list(get_examples())
+        examples = initial_examples(get_examples, labels, f"{self.name}.initialize")
         if labels is not None:
             label_list = list(dict.fromkeys(labels))
         else:

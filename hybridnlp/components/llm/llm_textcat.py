@@ -31,10 +31,11 @@ from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Se
 import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.training import Example, validate_get_examples
+from spacy.training import Example
 
 from ...errors import Errors
-from ._labels import ExclusiveCatsOutput, exclusive_cats_score, exclusive_labels, first_examples, read_label_texts
+from ._labels import (ExclusiveCatsOutput, exclusive_cats_score, exclusive_labels, first_examples, initial_examples,
+                      read_label_texts)
 from ._prompting import PromptedPipe
 from .backends import ChoiceScorer
 
@@ -226,8 +227,7 @@ class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
         """Take the label set (and, with ``examples_per_label``, the examples the prompt
         shows) from the training examples. label_texts: ``{label: description}`` or a JSON
         file path; labels left out are listed by name only."""
-        validate_get_examples(get_examples, f"{self.name}.initialize")
-        examples = list(get_examples())
+        examples = initial_examples(get_examples, labels, f"{self.name}.initialize")
         label_list = exclusive_labels(self.name, examples, labels)
         texts = read_label_texts(self.name, label_texts, label_list)
         shots = first_examples(examples, label_list, self.cfg["examples_per_label"])

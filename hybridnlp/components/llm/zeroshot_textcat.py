@@ -36,13 +36,13 @@ import srsly
 from spacy import util
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.training import Example, validate_get_examples
+from spacy.training import Example
 from spacy.vocab import Vocab
 
 from ...errors import Errors
 from .._pipe import BatchPipe
-from ._labels import (ExclusiveCatsOutput, exclusive_cats_score, exclusive_labels, first_examples, label_name_text,
-                      read_label_texts)
+from ._labels import (ExclusiveCatsOutput, exclusive_cats_score, exclusive_labels, first_examples, initial_examples,
+                      label_name_text, read_label_texts)
 
 FORMAT_VERSION = 1
 CFG_FILE = "cfg.json"
@@ -194,8 +194,7 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
         label_texts: ``{label: description}``, or the path of a JSON file holding one; labels
             left out are described by ``template`` filled with their name.
         """
-        validate_get_examples(get_examples, f"{self.name}.initialize")
-        examples = list(get_examples())
+        examples = initial_examples(get_examples, labels, f"{self.name}.initialize")
         label_list = exclusive_labels(self.name, examples, labels)
         given = read_label_texts(self.name, label_texts, label_list)
         template = self.cfg["template"]
