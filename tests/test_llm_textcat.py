@@ -85,8 +85,9 @@ def test_generate_parses_answers_and_never_drops_a_doc():
         docs = list(nlp.pipe(texts))
     messages = " ".join(str(w.message) for w in record)
     assert "1 of 6 texts were cut" in messages and "1 of 4 answers named no label" in messages
-    assert docs[0].cats == {"negative": 0.0, "positive": 1.0}
-    assert docs[1].cats == {"negative": 1.0, "positive": 0.0}
+    # no calibration texts: the answered label gets the prior mean 2 / 2.5, the other the rest
+    assert docs[0].cats == pytest.approx({"negative": 0.2, "positive": 0.8})
+    assert docs[1].cats == pytest.approx({"negative": 0.8, "positive": 0.2})
     for doc in docs[2:5]:  # no label named, or nothing to ask about: equal probabilities
         assert doc.cats == {"negative": 0.5, "positive": 0.5}
     assert len(backend.asked) == 4  # the empty and whitespace-only texts were not sent
@@ -94,6 +95,22 @@ def test_generate_parses_answers_and_never_drops_a_doc():
     assert docs[3].user_data["llm_io"]["llm_textcat"] == {"prompt": None, "response": None}
     assert len(docs[5].user_data["llm_io"]["llm_textcat"]["prompt"].split("Text: ")[1].split("\n")[0]) == 40
     assert docs[0]._.hybrid_cats["llm_textcat"] == docs[0].cats
+
+
+def test_generated_answers_get_their_labels_precision_on_dev():
+    nlp = _llm_nlp()
+    pipe = nlp.get_pipe("llm_textcat")
+    # the keyword model is right on the first and third text, wrong on the second
+    dev = _examples(nlp, [("I love it", "positive"), ("great idea but a bad film", "negative"), ("so bad", "negative"),
+                          ("the weather", "negative")])  # no label named: not counted
+    pipe.initialize(lambda: _examples(nlp), nlp=nlp, dev_corpus=lambda _: dev)
+    assert pipe.cfg["precision"] == {"negative": [1, 1], "positive": [1, 2]}
+    assert nlp("I love it").cats == pytest.approx({"positive": 3 / 4.5, "negative": 1.5 / 4.5})
+    assert nlp("bad").cats == pytest.approx({"negative": 3 / 3.5, "positive": 0.5 / 3.5})
+    # scored answers keep the model's own probabilities: nothing to calibrate
+    scorer = _llm_nlp("test.KeywordScorer.v1").get_pipe("llm_textcat")
+    scorer.initialize(lambda: _examples(nlp), nlp=nlp, dev_corpus=lambda _: dev)
+    assert scorer.cfg["precision"] == {} and not scorer.backend.asked
 
 
 def test_choices_give_the_softmax_of_the_scores():
@@ -280,4 +297,4 @@ def test_a_label_list_is_enough():
     nlp = spacy.blank("en")
     pipe = nlp.add_pipe("llm_textcat", config={"backend": {"@misc": "test.KeywordLLM.v1"}})
     pipe.initialize(lambda: [], nlp=nlp, labels=["positive", "negative"])
-    assert pipe.labels == ("positive", "negative") and nlp("I love it").cats["positive"] == 1.0
+    assert pipe.labels == ("positive", "negative") and nlp("I love it").cats["positive"] == pytest.approx(0.8)

@@ -32,7 +32,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from ...errors import Errors
-from ..classical.rule_ner import _gold_spans, _resolve, _smoothed
+from ..classical.rule_ner import _gold_spans, _resolve
 from ..outputs import write_spans
 from ._labels import initial_examples, read_label_texts
 from ._prompting import PromptedPipe
@@ -123,7 +123,7 @@ class LLMSpans(NamedTuple):
 class LLMEntityRecognizer(PromptedPipe):
     """Entity recognizer that prompts a language model (see the module docstring)."""
 
-    whole_numbers = {"n_examples": 0, "calibration_docs": 0}
+    whole_numbers = {"n_examples": 0}
 
     def __init__(
         self,
@@ -163,17 +163,6 @@ class LLMEntityRecognizer(PromptedPipe):
         }
         self._check_cfg(self.cfg)
 
-    def _check_cfg(self, cfg: Dict[str, Any]) -> None:
-        super()._check_cfg(cfg)
-        for key in ("prior_hits", "prior_misses"):
-            value = cfg[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(Errors.E104.format(name=self.name, key=key, value=value,
-                                                    hint="Use a number >= 0 (pseudo-counts of the prior)."))
-        if cfg["prior_hits"] + cfg["prior_misses"] <= 0:
-            raise ValueError(Errors.E104.format(name=self.name, key="prior_misses", value=cfg["prior_misses"],
-                                                hint="prior_hits + prior_misses must be > 0."))
-
     # ------------------------------------------------------------------ properties
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -182,11 +171,6 @@ class LLMEntityRecognizer(PromptedPipe):
     @property
     def source(self) -> str:
         return self.cfg.get("source") or self.name
-
-    def confidence(self, label: str) -> float:
-        """A span's confidence: its type's smoothed precision on the calibration docs."""
-        tp, n = self.cfg["precision"].get(label, (0, 0))
-        return _smoothed(tp, n, self.cfg["prior_hits"], self.cfg["prior_misses"])
 
     # ------------------------------------------------------------------ prompting
     def prompt(self, text: str) -> str:
@@ -264,27 +248,13 @@ class LLMEntityRecognizer(PromptedPipe):
             ents = [(ent.label_, ent.text) for ent in eg.reference.ents if ent.label_ in label_list]
             if ents:
                 shown.append([eg.reference.text, [list(pair) for pair in ents]])
-        self.cfg.update(labels=label_list, label_texts=texts, examples=shown, precision={})
-        if dev_corpus is not None and self.cfg["calibration_docs"]:
-            dev = list(dev_corpus(nlp) if callable(dev_corpus) else dev_corpus)[: self.cfg["calibration_docs"]]
-            self.cfg["precision"] = self._measure_precision(dev)
+        self.cfg.update(labels=label_list, label_texts=texts, examples=shown)
+        self.calibrate(dev_corpus, nlp)
 
-    def _measure_precision(self, examples: List[Example]) -> Dict[str, List[int]]:
-        """Per type, ``[correct, proposed]`` spans on the examples (exact span and type)."""
-        from spacy import util
-        from tqdm import tqdm
-
-        counts = {label: [0, 0] for label in self.labels}
-        with tqdm(total=len(examples), desc=f"{self.name}: calibration", unit="doc", leave=False) as bar:
-            for batch in util.minibatch(examples, size=16):
-                predicted = self.predict([eg.predicted for eg in batch])
-                for eg, spans in zip(batch, predicted.spans):
-                    gold = _gold_spans(eg)
-                    for start, end, label, _ in spans:
-                        counts[label][1] += 1
-                        counts[label][0] += int((start, end, label) in gold)
-                bar.update(len(batch))
-        return counts
+    def answer_outcomes(self, example: Example, prediction: LLMSpans, index: int) -> Iterable[Tuple[str, bool]]:
+        """Each proposed span's type, and whether the span is a gold entity of that type."""
+        gold = _gold_spans(example)
+        return [(label, (start, end, label) in gold) for start, end, label, _ in prediction.spans[index]]
 
 
 @Language.factory(

@@ -9,9 +9,11 @@ for one label. Two ways to read the model (``method``):
   the labels. The answer is always a label, and the probabilities say how sure the model is,
   so a cascade or a fusion can use them. Local models (``hybridnlp.LocalLLM.v1``) do this.
 * ``"generate"`` - the backend writes an answer and :func:`parse_label` finds the label in it;
-  that label gets probability 1. An answer that names no label gives every label the same
-  probability (and a warning with the count): nothing is silently dropped. Servers
-  (``hybridnlp.ServerLLM.v1``) do this.
+  that label gets, as its probability, how often the model's answers with that label were
+  right on the first ``calibration_docs`` dev texts (smoothed; measured in ``initialize``
+  when it gets a ``dev_corpus``; 0.8 without), and the other labels share the rest. An
+  answer that names no label gives every label the same probability (and a warning with the
+  count): nothing is silently dropped. Servers (``hybridnlp.ServerLLM.v1``) do this.
 * ``"auto"`` (default) - ``"choices"`` when the backend can score, else ``"generate"``.
 
 An empty or whitespace-only text is not sent to the model; all labels get the same
@@ -26,7 +28,7 @@ is (see ``backends.py``). Exclusive classes only.
 
 import re
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from spacy.language import Language
@@ -53,6 +55,9 @@ DEFAULT_LLM_TEXTCAT_CONFIG = {
     "template": DEFAULT_TEMPLATE,
     "method": "auto",
     "examples_per_label": 0,
+    "calibration_docs": 200,
+    "prior_hits": 2.0,
+    "prior_misses": 0.5,
     "max_text_chars": 2000,
     "save_io": False,
     "source": None,
@@ -124,6 +129,9 @@ class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
         template: str = DEFAULT_TEMPLATE,
         method: str = "auto",
         examples_per_label: int = 0,
+        calibration_docs: int = 200,
+        prior_hits: float = 2.0,
+        prior_misses: float = 0.5,
         max_text_chars: int = 2000,
         save_io: bool = False,
         source: Optional[str] = None,
@@ -138,6 +146,9 @@ class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
             "template": template,
             "method": method,
             "examples_per_label": examples_per_label,
+            "calibration_docs": calibration_docs,
+            "prior_hits": prior_hits,
+            "prior_misses": prior_misses,
             "max_text_chars": max_text_chars,
             "save_io": save_io,
             "source": source,
@@ -145,6 +156,7 @@ class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
             "labels": [],
             "label_texts": {},
             "examples": [],
+            "precision": {},
         }
         self._check_cfg(self.cfg)
 
@@ -201,8 +213,10 @@ class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
             if label is None:
                 n_unparsed += 1
                 continue
-            probs[i] = 0.0
-            probs[i, self.labels.index(label)] = 1.0
+            # The answered label gets how often such answers were right; the rest is shared.
+            confidence = self.confidence(label) if n_labels > 1 else 1.0
+            probs[i] = (1.0 - confidence) / max(n_labels - 1, 1)
+            probs[i, self.labels.index(label)] = confidence
         if n_unparsed:
             warnings.warn(f"{self.name}: {n_unparsed} of {len(todo)} answers named no label; those docs "
                           f"get equal probabilities. Set save_io = true to see the answers.")
@@ -223,10 +237,13 @@ class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
         nlp: Optional[Language] = None,
         labels: Optional[Iterable[str]] = None,
         label_texts: Optional[Any] = None,
+        dev_corpus: Optional[Callable[[Language], Iterable[Example]]] = None,
     ) -> None:
         """Take the label set (and, with ``examples_per_label``, the examples the prompt
         shows) from the training examples. label_texts: ``{label: description}`` or a JSON
-        file path; labels left out are listed by name only."""
+        file path; labels left out are listed by name only. dev_corpus (a reader ``nlp ->
+        examples``): with method "generate", measure how often each answered label is right
+        on its first ``calibration_docs`` texts (the model runs on them)."""
         examples = initial_examples(get_examples, labels, f"{self.name}.initialize")
         label_list = exclusive_labels(self.name, examples, labels)
         texts = read_label_texts(self.name, label_texts, label_list)
@@ -235,6 +252,14 @@ class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
         for k in range(self.cfg["examples_per_label"]):
             shown.extend((shots[label][k], label) for label in label_list if k < len(shots[label]))
         self.cfg.update(labels=label_list, label_texts=texts, examples=[list(pair) for pair in shown])
+        # Scored answers carry the model's own probabilities; only parsed ones need this.
+        self.calibrate(dev_corpus if self.method == "generate" else None, nlp)
+
+    def answer_outcomes(self, example: Example, prediction: LLMScores, index: int) -> Iterable[Tuple[str, bool]]:
+        """The label the answer named (none when it named none), and whether it is gold."""
+        label = parse_label(prediction.responses[index] or "", self.labels)
+        gold = [name for name, value in example.reference.cats.items() if value >= 0.5]
+        return [(label, label in gold)] if label is not None and gold else []
 
 
 @Language.factory(
@@ -250,6 +275,9 @@ def make_llm_textcat(
     template: str,
     method: str,
     examples_per_label: int,
+    calibration_docs: int,
+    prior_hits: float,
+    prior_misses: float,
     max_text_chars: int,
     save_io: bool,
     source: Optional[str],
@@ -263,6 +291,8 @@ def make_llm_textcat(
     template: the prompt, with ``{labels}``, ``{examples}`` and ``{text}`` placeholders.
     method: "auto", "choices" (score each label) or "generate" (parse the answer).
     examples_per_label: training texts per label shown in the prompt (0: zero-shot).
+    calibration_docs, prior_hits, prior_misses: with method "generate", a parsed answer's
+        label gets its smoothed precision on that many dev texts as its probability.
     max_text_chars: longer texts are cut to this many characters in the prompt (warned).
     save_io: keep each doc's prompt and answer in ``doc.user_data["llm_io"][name]``.
     source, set_doc_cats, scorer: as for the other category components.
@@ -274,6 +304,9 @@ def make_llm_textcat(
         template=template,
         method=method,
         examples_per_label=examples_per_label,
+        calibration_docs=calibration_docs,
+        prior_hits=prior_hits,
+        prior_misses=prior_misses,
         max_text_chars=max_text_chars,
         save_io=save_io,
         source=source,
