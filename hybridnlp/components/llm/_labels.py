@@ -20,13 +20,12 @@ def exclusive_cats_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any
     return Scorer.score_cats(examples, "cats", multi_label=False, **kwargs)
 
 
-class ExclusiveCatsOutput:
-    """Labels, output key, writing and scoring of an exclusive-class component whose
-    ``cfg`` holds ``labels``, ``source`` and ``set_doc_cats``."""
+class LabelledOutput:
+    """The label set and output key of a component whose ``cfg`` holds ``labels`` and
+    ``source``."""
 
     cfg: Dict[str, Any]
     name: str
-    scorer: Callable
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -34,8 +33,15 @@ class ExclusiveCatsOutput:
 
     @property
     def source(self) -> str:
-        """The key of this component's scores in ``doc._.hybrid_cats``."""
+        """The key of this component's output (``doc._.hybrid_cats`` / ``doc.spans``)."""
         return self.cfg.get("source") or self.name
+
+
+class ExclusiveCatsOutput(LabelledOutput):
+    """Labels, output key, writing and scoring of an exclusive-class component whose
+    ``cfg`` holds ``labels``, ``source`` and ``set_doc_cats``."""
+
+    scorer: Callable
 
     def write_probabilities(self, docs: Iterable[Doc], probs: np.ndarray) -> None:
         """One row of probabilities per doc to ``doc.cats`` and ``doc._.hybrid_cats[source]``."""

@@ -34,7 +34,7 @@ from spacy.training import Example
 from ...errors import Errors
 from ..classical.rule_ner import _gold_spans, _resolve
 from ..outputs import write_spans
-from ._labels import initial_examples, read_label_texts
+from ._labels import LabelledOutput, initial_examples, read_label_texts
 from ._prompting import PromptedPipe
 
 DEFAULT_NER_TEMPLATE = (
@@ -120,7 +120,7 @@ class LLMSpans(NamedTuple):
     responses: List[Optional[str]]
 
 
-class LLMEntityRecognizer(PromptedPipe):
+class LLMEntityRecognizer(LabelledOutput, PromptedPipe):
     """Entity recognizer that prompts a language model (see the module docstring)."""
 
     whole_numbers = {"n_examples": 0}
@@ -162,15 +162,6 @@ class LLMEntityRecognizer(PromptedPipe):
             "precision": {},
         }
         self._check_cfg(self.cfg)
-
-    # ------------------------------------------------------------------ properties
-    @property
-    def labels(self) -> Tuple[str, ...]:
-        return tuple(self.cfg["labels"])
-
-    @property
-    def source(self) -> str:
-        return self.cfg.get("source") or self.name
 
     # ------------------------------------------------------------------ prompting
     def prompt(self, text: str) -> str:
