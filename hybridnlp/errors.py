@@ -156,7 +156,7 @@ class Errors(metaclass=_Codes):
             "(for example llama.cpp's llama-server or vLLM) or point the backend at the right URL.")
     E543 = ("The language model server at {url} answered with status {status}: {detail}. Check "
             "the server's log and the backend's model name.")
-    E544 = ("LLM backend setting {key} must be a whole number >= 1 (got {value!r}).")
+    E544 = ("LLM backend setting {key} must be {what} (got {value!r}).")
     E545 = ("The answer {answer!r} has no tokens for the language model to score; use labels "
             "with at least one visible character.")
     E546 = ("The backend reads its API key from the environment variable {var}, which is not "
@@ -164,8 +164,12 @@ class Errors(metaclass=_Codes):
     E547 = ("Component '{name}': the backend {backend!r} cannot score answers (it has no "
             "score_choices), so method = \"choices\" cannot work. Use method = \"generate\" "
             "or \"auto\".")
-    E548 = ("Component '{name}': the prompt template must contain {{text}} (where the document "
-            "goes) and {{labels}} (the label list); got {template!r}.")
+    E548 = ("Component '{name}': the prompt template {template!r} {problem}. It must use "
+            "{{text}} (where the document goes) and {{labels}} (the label list), may use "
+            "{{examples}}, and writes any other brace doubled ({{{{ and }}}}), as str.format reads it.")
+    E549 = ("The prompt has {n} tokens, more than the model's context of {limit}. Lower the "
+            "component's max_text_chars or examples_per_label / n_examples, or use a model with "
+            "a longer context.")
 
     # Cascade (E550-E559)
     E550 = ("Component '{name}': the expensive component '{pipe}' is not in the pipeline "

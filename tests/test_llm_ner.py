@@ -121,13 +121,17 @@ def test_llm_profile_for_ner_trains_and_loads_in_a_fresh_process(tmp_path):
 
     model_dir = write_tiny_causal_lm(tmp_path / "lm")
     overrides = {"paths.lm": str(model_dir), "components.llm_ner.calibration_docs": 4,
-                 "components.llm_ner.backend.max_new_tokens": 6}
+                 "components.llm_ner.backend.max_new_tokens": 6, "components.llm_ner.save_io": True}
     nlp = train("llm", REPO / "corpora" / "tiny_ner", tmp_path / "out", quiet=True, overrides=overrides)
     pipe = nlp.get_pipe("llm_ner")
     assert nlp.pipe_names == ["llm_ner"] and set(pipe.labels) >= {"PERSON", "LOC"}
     assert set(pipe.cfg["precision"]) == set(pipe.labels)  # measured on the first 4 dev texts
     texts = ["Mary Jones flew to London .", "", "the weather in Paris"]
-    expected = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+    docs = list(nlp.pipe(texts))
+    expected = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
+    # the random model ran on the text: a prompt with the types and an answer (of noise)
+    io = docs[0].user_data["llm_io"]["llm_ner"]
+    assert "- PERSON" in io["prompt"] and isinstance(io["response"], str)
     code = ("import json, sys, spacy; nlp = spacy.load(sys.argv[1]); "
             "print(json.dumps([[(e.start, e.end, e.label_) for e in d.ents] for d in nlp.pipe(json.loads(sys.argv[2]))]))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out"), json.dumps(texts)],

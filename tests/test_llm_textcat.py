@@ -181,29 +181,44 @@ def test_errors(tmp_path):
         LocalCausalLM(str(pickled)).generate(["hello"])
     with pytest.raises(ValueError, match="E544"):
         ServerLLM("http://127.0.0.1:9/v1", max_concurrency=0)
+    with pytest.raises(ValueError, match="E544"):
+        ServerLLM("http://127.0.0.1:9/v1", retries=-1)
+    with pytest.raises(ValueError, match="E544"):
+        ServerLLM("http://127.0.0.1:9/v1", timeout=0)
+
+
+def _scored_from_scratch(lm, prompt, choice):
+    """log P(choice + end | prompt), the whole sequence run through the model at once."""
+    import torch
+
+    context = lm.format(prompt)
+    ctx = lm._encode(context)
+    sep = "" if lm._tokenizer.chat_template else " "
+    cont = lm._continuation(context, ctx, sep + choice) + lm._end_ids()
+    with torch.no_grad():
+        logp = torch.log_softmax(lm._model(input_ids=torch.tensor([ctx + cont])).logits[0].float(), dim=-1)
+    return sum(float(logp[len(ctx) - 1 + k, t]) for k, t in enumerate(cont))
 
 
 def test_local_model_scores_choices_like_a_full_forward_pass(tiny_lm_master):
-    """Reading the prompt once and continuing every choice from its cache gives the
-    log-probabilities of scoring each prompt + choice from scratch."""
-    import torch
-
-    lm = LocalCausalLM(str(tiny_lm_master))
+    """Reading the prompt once and continuing every choice from its cache (a few choices at
+    a time) gives the log-probabilities of scoring each prompt + choice + end from scratch;
+    the end is scored, so a label that starts a longer one is not favoured for being short."""
+    lm = LocalCausalLM(str(tiny_lm_master), choice_batch=2)
     prompts = ["Text: I love this movie\nCategory:", "Text: terrible food\nCategory:"]
-    choices = ["positive", "negative", "very good food"]
+    choices = ["positive", "negative", "very good food", "positive text"]
     fast = lm.score_choices(prompts, choices)
-    model, tok = lm._model, lm._tokenizer
+    assert lm._end_ids() == [3]  # no token for a newline in this vocabulary: the model's end token
     for i, prompt in enumerate(prompts):
-        ctx = lm._encode(prompt)
         for j, choice in enumerate(choices):
-            cont = lm._encode(prompt + " " + choice)[len(ctx):]
-            with torch.no_grad():
-                logp = torch.log_softmax(model(input_ids=torch.tensor([ctx + cont])).logits[0].float(), dim=-1)
-            expected = sum(float(logp[len(ctx) - 1 + k, t]) for k, t in enumerate(cont))
-            assert fast[i, j] == pytest.approx(expected, abs=1e-4)
+            assert fast[i, j] == pytest.approx(_scored_from_scratch(lm, prompt, choice), abs=1e-4)
     answers = lm.generate(prompts + ["Text: a much longer text about the weather in paris today\nCategory:"])
     assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
     assert lm.generate(prompts[:1]) == answers[:1]  # greedy and padding-independent
+    with pytest.raises(ValueError, match="E549"):  # longer than the model's 1,024 positions
+        lm.score_choices(["good " * 1100], ["positive"])
+    with pytest.raises(ValueError, match="E549"):
+        lm.generate(["good " * 1100])
 
 
 def test_local_model_uses_its_chat_template(tmp_path):
@@ -211,7 +226,31 @@ def test_local_model_uses_its_chat_template(tmp_path):
     lm = LocalCausalLM(str(write_tiny_causal_lm(tmp_path / "chat", chat_template=template)))
     assert lm.format("hello") == "user: hello\nassistant:"
     scores = lm.score_choices(["hello"], ["positive", "negative"])
-    assert scores.shape == (1, 2) and np.all(scores < 0)
+    for j, choice in enumerate(["positive", "negative"]):
+        assert scores[0, j] == pytest.approx(_scored_from_scratch(lm, "hello", choice), abs=1e-4)
+
+
+def test_templates_with_other_braces():
+    def build(template):
+        return _llm_nlp(template=template)
+
+    for bad in ['Answer as JSON like {"label": "x"}. {labels} {text}', "{{text}} {labels}", "{labels}{text}{0}",
+                "{labels} {text"]:
+        with pytest.raises(ValueError, match="E548"):
+            build(bad)
+    nlp = build('Answer as JSON like {{"label": "x"}}.\n{labels}\n{examples}Text: {text}\nCategory:')
+    assert 'JSON like {"label": "x"}' in nlp.get_pipe("llm_textcat").prompt("I love it")
+    assert max(nlp("I love it").cats, key=nlp("I love it").cats.get) == "positive"
+
+
+def test_parsed_answers_keep_at_least_an_equal_share():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("llm_textcat", config={"backend": {"@misc": "test.KeywordLLM.v1"}})
+    pipe.initialize(lambda: [], nlp=nlp, labels=["positive", "negative", "neutral"])
+    pipe.cfg["precision"] = {"positive": [0, 4]}  # always wrong on dev: (0 + 2) / (4 + 2.5) < 1/3
+    assert nlp("I love it").cats == pytest.approx({"positive": 1 / 3, "negative": 1 / 3, "neutral": 1 / 3})
+    assert parse_label("C", ["C++", "C"]) == "C" and parse_label("c++", ["C++", "C"]) == "C++"
+    assert pipe.prompt_text("odd \ud800 char") == "odd ? char"  # a lone surrogate cannot reach a tokenizer
 
 
 class _ChatServer(BaseHTTPRequestHandler):
@@ -223,6 +262,11 @@ class _ChatServer(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _ChatServer.seen.append((self.path, self.headers.get("Authorization"), body))
         prompt = body["messages"][0]["content"]
+        if "BUSY" in prompt and not any("BUSY" in b["messages"][0]["content"] for _, _, b in _ChatServer.seen[:-1]):
+            self.send_response(429)  # busy the first time it sees such a prompt
+            self.send_header("Retry-After", "0")
+            self.end_headers()
+            return
         if "FAIL" in prompt:
             self.send_response(400)
             self.end_headers()
@@ -258,6 +302,8 @@ def test_server_backend(monkeypatch):
         assert body["model"] == "tiny" and body["temperature"] == 0.0
         with pytest.raises(OSError, match="E543"):
             nlp("FAIL this one")
+        assert nlp("BUSY but I love it").cats["positive"] > 0.5  # a 429 is tried again
+        assert sum("BUSY" in b["messages"][0]["content"] for _, _, b in _ChatServer.seen) == 2
         monkeypatch.delenv("TEST_LLM_KEY")
         with pytest.raises(OSError, match="E546"):
             nlp("I love it")

@@ -60,6 +60,27 @@ def label_name_text(label: str) -> str:
     return " ".join(label.replace("_", " ").replace("-", " ").split())
 
 
+def template_problem(template: Any, required: Iterable[str], allowed: Iterable[str]) -> Optional[str]:
+    """What is wrong with a ``str.format`` template (None when nothing is): it must name every
+    ``required`` field, no field outside ``allowed``, and format without error."""
+    import string
+
+    if not isinstance(template, str):
+        return "is not a string"
+    try:
+        fields = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+        template.format(**{field: "" for field in allowed})
+    except (ValueError, KeyError, IndexError, AttributeError) as err:
+        return f"cannot be filled in ({type(err).__name__}: {err})"
+    missing = [f"{{{field}}}" for field in required if field not in fields]
+    if missing:
+        return f"has no {', '.join(missing)}"
+    unknown = sorted(fields - set(allowed))
+    if unknown:
+        return f"has unknown fields {unknown}"
+    return None
+
+
 def initial_examples(get_examples: Optional[Callable[[], Iterable[Example]]], labels: Optional[Iterable[str]],
                      method: str) -> List[Example]:
     """The examples ``initialize`` reads. With ``labels`` given none are needed: a component

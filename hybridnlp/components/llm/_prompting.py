@@ -12,6 +12,7 @@ from spacy.training import Example
 from ...errors import Errors
 from ..classical.rule_ner import _smoothed
 from ..ensemble._base import JsonCfgPipe
+from ._labels import template_problem
 
 
 class PromptedPipe(JsonCfgPipe):
@@ -33,9 +34,9 @@ class PromptedPipe(JsonCfgPipe):
 
     def _check_cfg(self, cfg: Dict[str, Any]) -> None:
         super()._check_cfg(cfg)
-        template = cfg["template"]
-        if not isinstance(template, str) or "{text}" not in template or "{labels}" not in template:
-            raise ValueError(Errors.E548.format(name=self.name, template=template))
+        problem = template_problem(cfg["template"], ("text", "labels"), ("text", "labels", "examples"))
+        if problem:
+            raise ValueError(Errors.E548.format(name=self.name, template=cfg["template"], problem=problem))
         for key, least in dict(self.whole_numbers, max_text_chars=1, calibration_docs=0).items():
             value = cfg[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -60,8 +61,10 @@ class PromptedPipe(JsonCfgPipe):
 
     def prompt_text(self, text: str) -> str:
         """A text as the prompt shows it: whitespace runs made single spaces (so that it is
-        one line), then cut to ``max_text_chars``."""
-        return " ".join(text.split())[: self.cfg["max_text_chars"]]
+        one line), cut to ``max_text_chars``; a character UTF-8 cannot encode (a lone
+        surrogate) becomes "?"."""
+        text = " ".join(text.split())[: self.cfg["max_text_chars"]]
+        return text.encode("utf-8", "replace").decode("utf-8")
 
     def prompt(self, text: str) -> str:
         raise NotImplementedError

@@ -20,6 +20,7 @@ Importing this module is cheap (it is a ``spacy_misc`` entry point); torch and t
 are imported when a local model is first used.
 """
 
+import http.client
 import json
 import os
 import time
@@ -53,9 +54,9 @@ class ChoiceScorer(Protocol):
         ...
 
 
-def _check_positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(Errors.E544.format(key=key, value=value))
+def _check_positive_int(key: str, value: Any, least: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(Errors.E544.format(key=key, value=value, what=f"a whole number >= {least}"))
     return value
 
 
@@ -63,13 +64,14 @@ def _check_positive_int(key: str, value: Any) -> int:
 class LocalCausalLM:
     """A local Hugging Face causal language model (see the module docstring)."""
 
-    def __init__(self, path: str, *, max_new_tokens: int = 16, batch_size: int = 8,
+    def __init__(self, path: str, *, max_new_tokens: int = 16, batch_size: int = 8, choice_batch: int = 32,
                  device: Optional[str] = None) -> None:
         self.path = Path(path).expanduser()
         if not self.path.is_dir() or not (self.path / "config.json").is_file():
             raise OSError(Errors.E541.format(path=path))
         self.max_new_tokens = _check_positive_int("max_new_tokens", max_new_tokens)
         self.batch_size = _check_positive_int("batch_size", batch_size)
+        self.choice_batch = _check_positive_int("choice_batch", choice_batch)
         self.device = device
         self._model = None
         self._tokenizer = None
@@ -130,6 +132,7 @@ class LocalCausalLM:
         for start in range(0, len(prompts), self.batch_size):
             encoded = [self._encode(self.format(p)) for p in prompts[start:start + self.batch_size]]
             width = max(len(ids) for ids in encoded)
+            self._check_length(width + self.max_new_tokens)
             pad = tokenizer.pad_token_id
             # Left padding, so that every prompt ends where its answer starts.
             input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded], device=model.device)
@@ -141,34 +144,65 @@ class LocalCausalLM:
                 out.append(tokenizer.decode(row, skip_special_tokens=True).strip())
         return out
 
+    def _context_limit(self) -> Optional[int]:
+        config = self._model.config
+        return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+
+    def _check_length(self, n_tokens: int) -> None:
+        limit = self._context_limit()
+        if limit is not None and n_tokens > limit:
+            raise ValueError(Errors.E549.format(n=n_tokens, limit=limit))
+
+    def _end_ids(self) -> List[int]:
+        """The tokens that close an answer, scored after every choice (so that a label does
+        not win by being the start of a longer one): a newline after a plain prompt, the
+        end-of-sequence token after a chat turn (or where a newline has no token)."""
+        tokenizer = self._tokenizer
+        if not getattr(tokenizer, "chat_template", None):
+            newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
+            if newline:
+                return newline
+        eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else self._model.config.eos_token_id
+        if isinstance(eos, (list, tuple)):
+            eos = eos[0] if eos else None
+        return [eos] if eos is not None else []
+
     def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> np.ndarray:
-        """``log P(choice | prompt)`` for every prompt and choice: the sum of the choice's
-        token log-probabilities after the prompt. The prompt is read once; all choices then
-        continue from its cached state in one batch."""
+        """``log P(choice + end | prompt)`` for every prompt and choice: the sum of the
+        token log-probabilities of the choice and of what closes an answer (:meth:`_end_ids`)
+        after the prompt. The prompt is read once; the choices continue from its cached state,
+        ``choice_batch`` at a time."""
+        import copy
+
         import torch
 
         self._load()
         model = self._model
+        end = self._end_ids()
         result = np.zeros((len(prompts), len(choices)))
         for i, prompt in enumerate(prompts):
             context = self.format(prompt)
             ctx_ids = self._encode(context)
             sep = "" if getattr(self._tokenizer, "chat_template", None) else " "
-            cont_ids = [self._continuation(context, ctx_ids, sep + choice) for choice in choices]
+            cont_ids = [self._continuation(context, ctx_ids, sep + choice) + end for choice in choices]
+            self._check_length(len(ctx_ids) + max(len(ids) for ids in cont_ids))
             with torch.no_grad():
                 ctx = model(input_ids=torch.tensor([ctx_ids], device=model.device), use_cache=True)
                 first = torch.log_softmax(ctx.logits[0, -1].float(), dim=-1)  # the choices' first token
-                width = max(len(ids) for ids in cont_ids)
-                batch = torch.tensor([ids + [ids[-1]] * (width - len(ids)) for ids in cont_ids], device=model.device)
-                mask = torch.tensor([[1] * (len(ctx_ids) + width)] * len(choices), device=model.device)
-                cache = _repeat_cache(ctx.past_key_values, len(choices))
-                logits = model(input_ids=batch, attention_mask=mask, past_key_values=cache, use_cache=True).logits
-                logp = torch.log_softmax(logits.float(), dim=-1)
-            for j, ids in enumerate(cont_ids):
-                total = float(first[ids[0]])
-                for k in range(1, len(ids)):
-                    total += float(logp[j, k - 1, ids[k]])
-                result[i, j] = total
+                for start in range(0, len(choices), self.choice_batch):
+                    chunk = cont_ids[start:start + self.choice_batch]
+                    width = max(len(ids) for ids in chunk)
+                    # Padding after a choice's end is never read: attention is causal.
+                    batch = torch.tensor([ids + [ids[-1]] * (width - len(ids)) for ids in chunk], device=model.device)
+                    mask = torch.ones((len(chunk), len(ctx_ids) + width), dtype=torch.long, device=model.device)
+                    cache = _repeat_cache(copy.deepcopy(ctx.past_key_values), len(chunk))
+                    logits = model(input_ids=batch, attention_mask=mask, past_key_values=cache, use_cache=True).logits
+                    logp = torch.log_softmax(logits.float(), dim=-1)
+                    for j, ids in enumerate(chunk):
+                        total = float(first[ids[0]])
+                        for k in range(1, len(ids)):
+                            total += float(logp[j, k - 1, ids[k]])
+                        result[i, start + j] = total
         return result
 
     def _continuation(self, context: str, ctx_ids: List[int], answer: str) -> List[int]:
@@ -206,8 +240,10 @@ class ServerLLM:
         self.max_new_tokens = _check_positive_int("max_new_tokens", max_new_tokens)
         self.max_concurrency = _check_positive_int("max_concurrency", max_concurrency)
         self.api_key_env = api_key_env
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(Errors.E544.format(key="timeout", value=timeout, what="a positive number of seconds"))
         self.timeout = float(timeout)
-        self.retries = int(retries)
+        self.retries = _check_positive_int("retries", retries, least=0)
 
     @property
     def name(self) -> str:
@@ -223,23 +259,29 @@ class ServerLLM:
                 raise OSError(Errors.E546.format(var=self.api_key_env))
             headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(self.endpoint, data=json.dumps(body).encode("utf8"), headers=headers)
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
+            wait = 0.5 * 2 ** attempt
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     payload = json.loads(response.read().decode("utf8"))
                 return str(payload["choices"][0]["message"]["content"] or "").strip()
             except urllib.error.HTTPError as err:
                 detail = err.read()[:300].decode("utf8", "replace")
-                if err.code < 500 or attempt == self.retries:
+                # Busy (429) and server errors (5xx) are worth another try; the rest is ours.
+                if (err.code != 429 and err.code < 500) or attempt >= self.retries:
                     raise OSError(Errors.E543.format(url=self.endpoint, status=err.code, detail=detail)) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-                if attempt == self.retries:
+                retry_after = err.headers.get("Retry-After") if err.headers else None
+                if retry_after and retry_after.strip().isdigit():
+                    wait = min(float(retry_after), 30.0)
+            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as err:
+                if attempt >= self.retries:
                     raise OSError(Errors.E542.format(url=self.endpoint, problem=err)) from None
             except (KeyError, IndexError, TypeError, ValueError) as err:
                 raise OSError(Errors.E543.format(url=self.endpoint, status=200,
                                                  detail=f"unexpected response ({type(err).__name__}: {err})")) from None
-            time.sleep(0.5 * 2 ** attempt)  # a server error or a dropped connection: try again
-        raise AssertionError("unreachable")
+            time.sleep(wait)
+            attempt += 1
 
     def generate(self, prompts: Sequence[str]) -> List[str]:
         """The server's answers, in order (up to ``max_concurrency`` requests at a time)."""
@@ -251,27 +293,32 @@ class ServerLLM:
 
 # ---------------------------------------------------------------------- registry
 @registry.misc("hybridnlp.LocalLLM.v1")
-def create_local_llm(path: str, max_new_tokens: int = 16, batch_size: int = 8) -> LocalCausalLM:
-    """A local Hugging Face causal LM directory as a backend (see :class:`LocalCausalLM`)."""
-    return LocalCausalLM(path, max_new_tokens=max_new_tokens, batch_size=batch_size)
+def create_local_llm(path: str, max_new_tokens: int = 16, batch_size: int = 8, choice_batch: int = 32) -> LocalCausalLM:
+    """A local Hugging Face causal LM directory as a backend (see :class:`LocalCausalLM`).
+    batch_size: prompts generated for at once; choice_batch: answers scored at once (each
+    holds a copy of the prompt's key/value cache)."""
+    return LocalCausalLM(path, max_new_tokens=max_new_tokens, batch_size=batch_size, choice_batch=choice_batch)
 
 
 @registry.misc("hybridnlp.ServerLLM.v1")
 def create_server_llm(url: str, model: str = "default", max_new_tokens: int = 16,
-                      api_key_env: Optional[str] = None, timeout: float = 60.0,
+                      api_key_env: Optional[str] = None, timeout: float = 60.0, retries: int = 2,
                       max_concurrency: int = 4) -> ServerLLM:
-    """An OpenAI-compatible chat completions server as a backend (see :class:`ServerLLM`)."""
+    """An OpenAI-compatible chat completions server as a backend (see :class:`ServerLLM`).
+    A busy server (429, honouring Retry-After up to 30 s), a server error (5xx) or a dropped
+    connection is tried again up to ``retries`` times."""
     return ServerLLM(url, model=model, max_new_tokens=max_new_tokens, api_key_env=api_key_env,
-                     timeout=timeout, max_concurrency=max_concurrency)
+                     timeout=timeout, retries=retries, max_concurrency=max_concurrency)
 
 
 @registry.misc("hybridnlp.LLM.v1")
 def create_llm(model: Optional[str], max_new_tokens: int = 16, server_model: str = "default",
-               api_key_env: Optional[str] = None):
+               api_key_env: Optional[str] = None, timeout: float = 60.0, retries: int = 2):
     """A server when ``model`` is a URL (``http://`` or ``https://``), else a local model
     directory; E540 when no model is given."""
     if not model:
         raise ValueError(Errors.E540)
     if str(model).startswith(("http://", "https://")):
-        return ServerLLM(str(model), model=server_model, max_new_tokens=max_new_tokens, api_key_env=api_key_env)
+        return ServerLLM(str(model), model=server_model, max_new_tokens=max_new_tokens, api_key_env=api_key_env,
+                         timeout=timeout, retries=retries)
     return LocalCausalLM(str(model), max_new_tokens=max_new_tokens)

@@ -19,7 +19,8 @@ number that says how often such a span is right.
 
 Writes ``doc.spans[source]`` (``attrs["scores"]``) and, with ``set_ents``, ``doc.ents``.
 Empty and whitespace-only texts are not sent; long texts are cut to ``max_text_chars`` in the
-prompt, with a warning (entities past the cut are not found). With ``save_io`` each doc keeps
+prompt, with a warning: the model reads only the first part, though the words it names are
+then found anywhere in the doc. With ``save_io`` each doc keeps
 its prompt and answer in ``doc.user_data["llm_io"][name]``.
 """
 

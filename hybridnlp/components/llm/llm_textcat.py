@@ -11,7 +11,8 @@ for one label. Two ways to read the model (``method``):
 * ``"generate"`` - the backend writes an answer and :func:`parse_label` finds the label in it;
   that label gets, as its probability, how often the model's answers with that label were
   right on the first ``calibration_docs`` dev texts (smoothed; measured in ``initialize``
-  when it gets a ``dev_corpus``; 0.8 without), and the other labels share the rest. An
+  when it gets a ``dev_corpus``; 0.8 without; never less than an equal share), and the
+  other labels share the rest. An
   answer that names no label gives every label the same probability (and a warning with the
   count): nothing is silently dropped. Servers (``hybridnlp.ServerLLM.v1``) do this.
 * ``"auto"`` (default) - ``"choices"`` when the backend can score, else ``"generate"``.
@@ -83,8 +84,9 @@ def parse_label(response: str, labels: Sequence[str]) -> Optional[str]:
     if not response or not response.strip():
         return None
     by_form: Dict[str, str] = {}
-    for label in labels:
+    for label in labels:  # exact names first: "C" names C, not "C++" (whose words are "c")
         by_form.setdefault(label.lower(), label)
+    for label in labels:
         if _words(label):
             by_form.setdefault(_words(label), label)
     first = response.strip().splitlines()[0].strip()
@@ -213,8 +215,10 @@ class LLMTextCategorizer(ExclusiveCatsOutput, PromptedPipe):
             if label is None:
                 n_unparsed += 1
                 continue
-            # The answered label gets how often such answers were right; the rest is shared.
-            confidence = self.confidence(label) if n_labels > 1 else 1.0
+            # The answered label gets how often such answers were right (at least an equal
+            # share: a label the model did not name never comes out ahead of the one it did);
+            # the other labels share the rest.
+            confidence = max(self.confidence(label), 1.0 / n_labels)
             probs[i] = (1.0 - confidence) / max(n_labels - 1, 1)
             probs[i, self.labels.index(label)] = confidence
         if n_unparsed:

@@ -19,8 +19,8 @@ the doc:
   from the description). Vectors are computed once and saved with the pipeline.
 * **Probabilities.** ``softmax(scale * cosine)`` over the labels; ``scale = 20`` is the inverse
   temperature the model was trained with (sentence-transformers' MultipleNegativesRankingLoss),
-  not fitted on any data. A doc the encoder sees nothing in (an empty text) gets equal
-  probabilities for every label.
+  not fitted on any data. An empty or whitespace-only text gets equal probabilities for
+  every label.
 
 Exclusive classes only: each doc gets exactly one label. Writes ``doc.cats`` (unless
 ``set_doc_cats`` is false) and ``doc._.hybrid_cats[source]``.
@@ -42,7 +42,7 @@ from spacy.vocab import Vocab
 from ...errors import Errors
 from .._pipe import BatchPipe
 from ._labels import (ExclusiveCatsOutput, exclusive_cats_score, exclusive_labels, first_examples, initial_examples,
-                      label_name_text, read_label_texts)
+                      label_name_text, read_label_texts, template_problem)
 
 FORMAT_VERSION = 1
 CFG_FILE = "cfg.json"
@@ -132,8 +132,9 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
 
         if not isinstance(cfg["upstream"], str) or not cfg["upstream"]:
             raise bad("upstream", "Name the transformer component to read embeddings from.")
-        if not isinstance(cfg["template"], str) or "{label}" not in cfg["template"]:
-            raise bad("template", 'Use a string with a "{label}" placeholder, e.g. "a question about {label}".')
+        if template_problem(cfg["template"], ("label",), ("label",)):
+            raise bad("template", 'Use a string with a "{label}" placeholder, e.g. "a question about {label}" '
+                                  '(other braces doubled: {{ }}).')
         k = cfg["examples_per_label"]
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise bad("examples_per_label", "Use a whole number >= 0 (0: descriptions only).")
@@ -158,7 +159,7 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
         for i, doc in enumerate(docs):
             if not Doc.has_extension("trf_data") or doc._.trf_data is None:
                 raise ValueError(Errors.E531.format(name=self.name))
-            vector = sentence_vector(doc)
+            vector = sentence_vector(doc) if doc.text.strip() else None
             if vector is not None:
                 out[i] = vector
         return _normalise(out)
