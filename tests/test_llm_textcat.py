@@ -103,7 +103,8 @@ def test_generated_answers_get_their_labels_precision_on_dev():
     # the keyword model is right on the first and third text, wrong on the second
     dev = _examples(nlp, [("I love it", "positive"), ("great idea but a bad film", "negative"), ("so bad", "negative"),
                           ("the weather", "negative")])  # no label named: not counted
-    pipe.initialize(lambda: _examples(nlp), nlp=nlp, dev_corpus=lambda _: dev)
+    with pytest.warns(UserWarning, match="1 of 4 answers named no label"):
+        pipe.initialize(lambda: _examples(nlp), nlp=nlp, dev_corpus=lambda _: dev)
     assert pipe.cfg["precision"] == {"negative": [1, 1], "positive": [1, 2]}
     assert nlp("I love it").cats == pytest.approx({"positive": 3 / 4.5, "negative": 1.5 / 4.5})
     assert nlp("bad").cats == pytest.approx({"negative": 3 / 3.5, "positive": 0.5 / 3.5})
@@ -219,6 +220,26 @@ def test_local_model_scores_choices_like_a_full_forward_pass(tiny_lm_master):
         lm.score_choices(["good " * 1100], ["positive"])
     with pytest.raises(ValueError, match="E549"):
         lm.generate(["good " * 1100])
+
+
+def test_prompts_sharing_a_prefix_read_only_their_own_part(tiny_lm_master):
+    """The instructions and the label list are read once; each text's scores are still
+    those of its whole prompt read from scratch."""
+    head = "Classify the text into one of these categories:\n- positive: good\n- negative: bad\nText: "
+    prompts = [head + text + "\nCategory:" for text in ("I love this movie", "terrible food", "the weather")]
+    choices = ["positive", "negative"]
+    reusing = LocalCausalLM(str(tiny_lm_master))
+    scores = reusing.score_choices(prompts, choices)
+    assert reusing.prefix_tokens_reused >= 2 * 20  # the shared head, for the 2nd and 3rd prompt
+    plain = LocalCausalLM(str(tiny_lm_master), reuse_prefix=False)
+    np.testing.assert_allclose(scores, plain.score_choices(prompts, choices), atol=1e-4)
+    assert plain.prefix_tokens_reused == 0
+    for i, prompt in enumerate(prompts):
+        for j, choice in enumerate(choices):
+            assert scores[i, j] == pytest.approx(_scored_from_scratch(reusing, prompt, choice), abs=1e-4)
+    # the same prompt again: all but its last token come from the cache
+    again = reusing.score_choices(prompts[-1:], choices)
+    np.testing.assert_allclose(again, scores[-1:], atol=1e-4)
 
 
 def test_local_model_uses_its_chat_template(tmp_path):

@@ -7,8 +7,10 @@ registered for configs (``[components.llm_textcat.backend]``):
 
 * ``hybridnlp.LocalLLM.v1`` - a local Hugging Face causal language model directory (any
   ``AutoModelForCausalLM``; its chat template is used when it has one). Loaded offline, the
-  first time it is needed, on the GPU when there is one, from safetensors weights only. Generates greedily and scores
-  answers (:meth:`LocalCausalLM.score_choices`).
+  first time it is needed, on the GPU when there is one, from safetensors weights only.
+  Generates greedily and scores answers (:meth:`LocalCausalLM.score_choices`); when scoring,
+  the part of a prompt it shares with the previous one (instructions, labels, examples) is
+  read once and kept as a key/value cache.
 * ``hybridnlp.ServerLLM.v1`` - an OpenAI-compatible chat completions server (llama.cpp's
   ``llama-server``, vLLM, Ollama, ...) at a URL; the API key, if any, is read from an
   environment variable at request time and never saved.
@@ -28,7 +30,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, List, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import numpy as np
 from spacy.util import registry
@@ -65,7 +67,7 @@ class LocalCausalLM:
     """A local Hugging Face causal language model (see the module docstring)."""
 
     def __init__(self, path: str, *, max_new_tokens: int = 16, batch_size: int = 8, choice_batch: int = 32,
-                 device: Optional[str] = None) -> None:
+                 reuse_prefix: bool = True, device: Optional[str] = None) -> None:
         self.path = Path(path).expanduser()
         if not self.path.is_dir() or not (self.path / "config.json").is_file():
             raise OSError(Errors.E541.format(path=path))
@@ -73,8 +75,13 @@ class LocalCausalLM:
         self.batch_size = _check_positive_int("batch_size", batch_size)
         self.choice_batch = _check_positive_int("choice_batch", choice_batch)
         self.device = device
+        self.reuse_prefix = bool(reuse_prefix)
         self._model = None
         self._tokenizer = None
+        # The last prompt read for score_choices and its key/value cache: the next prompt
+        # reads only what follows the part they share (instructions, labels, examples).
+        self._prefix: Optional[Tuple[List[int], Any]] = None
+        self.prefix_tokens_reused = 0
 
     @property
     def name(self) -> str:
@@ -170,10 +177,9 @@ class LocalCausalLM:
     def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> np.ndarray:
         """``log P(choice + end | prompt)`` for every prompt and choice: the sum of the
         token log-probabilities of the choice and of what closes an answer (:meth:`_end_ids`)
-        after the prompt. The prompt is read once; the choices continue from its cached state,
+        after the prompt. The prompt is read once (only the part after what it shares with the
+        previous prompt, with ``reuse_prefix``); the choices continue from its cached state,
         ``choice_batch`` at a time."""
-        import copy
-
         import torch
 
         self._load()
@@ -187,7 +193,7 @@ class LocalCausalLM:
             cont_ids = [self._continuation(context, ctx_ids, sep + choice) + end for choice in choices]
             self._check_length(len(ctx_ids) + max(len(ids) for ids in cont_ids))
             with torch.no_grad():
-                ctx = model(input_ids=torch.tensor([ctx_ids], device=model.device), use_cache=True)
+                ctx = self._read_prompt(ctx_ids)
                 first = torch.log_softmax(ctx.logits[0, -1].float(), dim=-1)  # the choices' first token
                 for start in range(0, len(choices), self.choice_batch):
                     chunk = cont_ids[start:start + self.choice_batch]
@@ -195,7 +201,8 @@ class LocalCausalLM:
                     # Padding after a choice's end is never read: attention is causal.
                     batch = torch.tensor([ids + [ids[-1]] * (width - len(ids)) for ids in chunk], device=model.device)
                     mask = torch.ones((len(chunk), len(ctx_ids) + width), dtype=torch.long, device=model.device)
-                    cache = _repeat_cache(copy.deepcopy(ctx.past_key_values), len(chunk))
+                    cache = _fresh_cache(ctx.past_key_values)
+                    cache.batch_repeat_interleave(len(chunk))
                     logits = model(input_ids=batch, attention_mask=mask, past_key_values=cache, use_cache=True).logits
                     logp = torch.log_softmax(logits.float(), dim=-1)
                     for j, ids in enumerate(chunk):
@@ -204,6 +211,33 @@ class LocalCausalLM:
                             total += float(logp[j, k - 1, ids[k]])
                         result[i, start + j] = total
         return result
+
+    def _read_prompt(self, ctx_ids: List[int]):
+        """The model's output for the prompt (its last logits and key/value cache), reading
+        only the tokens after the part it shares with the previous prompt (at least one token
+        is read, for the last logits)."""
+        import torch
+
+        model = self._model
+        shared, cache = 0, None
+        if self.reuse_prefix and self._prefix is not None and hasattr(self._prefix[1], "crop"):
+            previous, _ = self._prefix
+            limit = min(len(previous), len(ctx_ids) - 1)
+            while shared < limit and previous[shared] == ctx_ids[shared]:
+                shared += 1
+            if shared >= MIN_SHARED_PREFIX:
+                cache = _fresh_cache(self._prefix[1])
+                cache.crop(shared)
+                self.prefix_tokens_reused += shared
+            else:
+                shared = 0
+        mask = torch.ones((1, len(ctx_ids)), dtype=torch.long, device=model.device)
+        out = model(input_ids=torch.tensor([ctx_ids[shared:]], device=model.device), attention_mask=mask,
+                    past_key_values=cache, use_cache=True)
+        out.past_key_values = _as_cache(out.past_key_values)
+        if self.reuse_prefix:
+            self._prefix = (list(ctx_ids), out.past_key_values)  # only ever read through copies
+        return out
 
     def _continuation(self, context: str, ctx_ids: List[int], answer: str) -> List[int]:
         """The answer's token ids as the model would read them after the context (the
@@ -218,13 +252,30 @@ class LocalCausalLM:
         return ids
 
 
-def _repeat_cache(cache, times: int):
-    """The prompt's key/value cache repeated for ``times`` continuations: a ``Cache`` object
-    in place, a legacy tuple of (key, value) pairs per layer (GPT-2 and others) as a copy."""
-    if hasattr(cache, "batch_repeat_interleave"):
-        cache.batch_repeat_interleave(times)
-        return cache
-    return tuple(tuple(t.repeat_interleave(times, dim=0) for t in layer) for layer in cache)
+MIN_SHARED_PREFIX = 8  # fewer shared tokens than this are simply read again
+
+
+def _as_cache(cache):
+    """A model's key/value cache as a ``Cache`` object (legacy tuples, as GPT-2 returns them,
+    converted)."""
+    if isinstance(cache, tuple):
+        from transformers import DynamicCache
+
+        return DynamicCache.from_legacy_cache(cache)
+    return cache
+
+
+def _fresh_cache(cache):
+    """A copy of a key/value cache that a forward pass may extend, crop or repeat without
+    changing the original. A ``DynamicCache`` replaces its tensors rather than writing into
+    them, so new lists of the same tensors are enough; other caches are deep-copied."""
+    import copy
+
+    from transformers import DynamicCache
+
+    if type(cache) is DynamicCache:
+        return DynamicCache.from_legacy_cache(cache.to_legacy_cache())
+    return copy.deepcopy(cache)
 
 
 # ---------------------------------------------------------------------- server
@@ -293,11 +344,14 @@ class ServerLLM:
 
 # ---------------------------------------------------------------------- registry
 @registry.misc("hybridnlp.LocalLLM.v1")
-def create_local_llm(path: str, max_new_tokens: int = 16, batch_size: int = 8, choice_batch: int = 32) -> LocalCausalLM:
+def create_local_llm(path: str, max_new_tokens: int = 16, batch_size: int = 8, choice_batch: int = 32,
+                     reuse_prefix: bool = True) -> LocalCausalLM:
     """A local Hugging Face causal LM directory as a backend (see :class:`LocalCausalLM`).
     batch_size: prompts generated for at once; choice_batch: answers scored at once (each
-    holds a copy of the prompt's key/value cache)."""
-    return LocalCausalLM(path, max_new_tokens=max_new_tokens, batch_size=batch_size, choice_batch=choice_batch)
+    holds a copy of the prompt's key/value cache); reuse_prefix: when scoring answers, read
+    only the part of a prompt after what it shares with the previous one."""
+    return LocalCausalLM(path, max_new_tokens=max_new_tokens, batch_size=batch_size, choice_batch=choice_batch,
+                         reuse_prefix=reuse_prefix)
 
 
 @registry.misc("hybridnlp.ServerLLM.v1")
