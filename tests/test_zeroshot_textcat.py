@@ -22,7 +22,7 @@ try:
 except ImportError:  # tests/ is not a package
     from transformer_fixtures import ODD_TEXTS, TEXTCAT_TRAIN, make_trf_nlp, tiny_bert_dir, tiny_bert_master
 
-from hybridnlp.components.llm.zeroshot_textcat import label_name_text, sentence_vector
+from hybridnlp.components.llm.zeroshot_textcat import fit_scale, label_name_text, sentence_vector
 
 REPO = Path(__file__).resolve().parents[1]
 DESCRIPTIONS = {"positive": "I love this movie", "negative": "I hate this film"}
@@ -232,3 +232,31 @@ def test_a_label_list_is_enough(tiny_bert_dir):
     assert max(nlp("I hate this film").cats, key=nlp("I hate this film").cats.get) == "negative"
     with pytest.raises(TypeError):  # without labels, examples are needed (spaCy's E930)
         pipe.initialize(lambda: [], nlp=nlp)
+
+
+def test_fit_scale_recovers_the_temperature_of_the_data():
+    rng = np.random.RandomState(0)
+    sims = rng.uniform(-0.2, 0.6, size=(4000, 6))
+    z = 30.0 * sims
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    gold = np.array([rng.choice(6, p=row) for row in p])
+    assert fit_scale(sims, gold) == pytest.approx(30.0, rel=0.1)
+
+
+def test_dev_corpus_sets_the_temperature_not_the_predictions(tiny_bert_dir, tmp_path):
+    nlp = _zeroshot_nlp(tiny_bert_dir)
+    pipe = nlp.get_pipe("zeroshot_textcat")
+    texts = [text for text, _ in TEXTCAT_TRAIN]
+    before = [nlp(t).cats for t in texts]
+    assert pipe.cfg["scale"] == 20.0 and pipe.cfg["scale_fitted_on"] == 0
+    dev = _examples(nlp)
+    pipe.initialize(lambda: dev, nlp=nlp, label_texts=DESCRIPTIONS, dev_corpus=lambda _: dev)
+    assert pipe.cfg["scale_fitted_on"] == len(dev) and pipe.cfg["scale"] != 20.0
+    after = [nlp(t).cats for t in texts]
+    for a, b in zip(before, after):
+        assert max(a, key=a.get) == max(b, key=b.get)
+    nlp.to_disk(tmp_path / "fitted")
+    assert spacy.load(tmp_path / "fitted").get_pipe("zeroshot_textcat").cfg["scale"] == pipe.cfg["scale"]
+    pipe.initialize(lambda: dev, nlp=nlp, label_texts=DESCRIPTIONS)  # no dev: back to the configured scale
+    assert pipe.cfg["scale"] == 20.0 and pipe.cfg["scale_fitted_on"] == 0

@@ -18,8 +18,10 @@ the doc:
   embeddings of its description and its examples (a nearest-centroid classifier that starts
   from the description). Vectors are computed once and saved with the pipeline.
 * **Probabilities.** ``softmax(scale * cosine)`` over the labels; ``scale = 20`` is the inverse
-  temperature the model was trained with (sentence-transformers' MultipleNegativesRankingLoss),
-  not fitted on any data. An empty or whitespace-only text gets equal probabilities for
+  temperature the model was trained with (sentence-transformers' MultipleNegativesRankingLoss).
+  Given a ``dev_corpus`` in ``initialize``, ``scale`` is instead the value that gives the dev
+  texts' gold labels the highest likelihood (temperature scaling): it changes no prediction,
+  only how sure the probabilities say the model is. An empty or whitespace-only text gets equal probabilities for
   every label.
 
 Exclusive classes only: each doc gets exactly one label. Writes ``doc.cats`` (unless
@@ -85,6 +87,21 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1.0)
 
 
+def fit_scale(similarities: np.ndarray, gold: np.ndarray, low: float = 1.0, high: float = 200.0) -> float:
+    """The inverse temperature in [low, high] under which ``softmax(scale * similarities)``
+    gives the gold labels (column indices) the highest mean log-likelihood: the best of a
+    log-spaced grid of 200 values (steps of under 3%)."""
+    best, best_nll = low, float("inf")
+    rows = np.arange(len(gold))
+    for scale in np.exp(np.linspace(np.log(low), np.log(high), 200)):
+        z = scale * similarities
+        z = z - z.max(axis=1, keepdims=True)
+        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, gold]))
+        if nll < best_nll:
+            best, best_nll = float(scale), nll
+    return best
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -122,8 +139,10 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
             "labels": [],
             "label_texts": {},
             "examples": {},
+            "scale_fitted_on": 0,
         }
         self._check_settings(self.cfg)
+        self._configured_scale = scale  # what initialize starts from (a fit replaces it)
         self._prototypes: Optional[np.ndarray] = None
 
     def _check_settings(self, cfg: Dict[str, Any]) -> None:
@@ -187,6 +206,7 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
         nlp: Optional[Language] = None,
         labels: Optional[Iterable[str]] = None,
         label_texts: Optional[Union[Dict[str, str], str, Path]] = None,
+        dev_corpus: Optional[Callable[[Language], Iterable[Example]]] = None,
     ) -> None:
         """Embed every label's description (and, with ``examples_per_label``, its first
         training texts).
@@ -194,6 +214,8 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
         labels: the label set and its order (default: the sorted labels of the examples).
         label_texts: ``{label: description}``, or the path of a JSON file holding one; labels
             left out are described by ``template`` filled with their name.
+        dev_corpus: a reader ``nlp -> examples``; when given, ``scale`` is fitted on it
+            (temperature scaling; predictions do not change).
         """
         examples = initial_examples(get_examples, labels, f"{self.name}.initialize")
         label_list = exclusive_labels(self.name, examples, labels)
@@ -210,8 +232,26 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
             n = len(shots[label])
             prototypes[i] = np.vstack([vectors[i:i + 1], vectors[row:row + n]]).mean(axis=0)
             row += n
-        self.cfg.update(labels=label_list, label_texts=texts, examples=shots)
+        self.cfg.update(labels=label_list, label_texts=texts, examples=shots, scale=self._configured_scale,
+                        scale_fitted_on=0)
         self._prototypes = _normalise(prototypes)
+        if dev_corpus is not None:
+            self._fit_scale(list(dev_corpus(nlp) if callable(dev_corpus) else dev_corpus), transformer, nlp)
+
+    def _fit_scale(self, examples: List[Example], transformer, nlp: Language) -> None:
+        """Set ``scale`` to the value under which the dev texts' gold labels are most likely."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        texts, gold = [], []
+        for eg in examples:
+            positive = [label for label, value in eg.reference.cats.items() if value >= 0.5 and label in index]
+            if len(positive) == 1 and eg.reference.text.strip():
+                texts.append(eg.reference.text)
+                gold.append(index[positive[0]])
+        if not texts:
+            return
+        similarities = self._embed(transformer, nlp, texts) @ self._prototypes.T
+        self.cfg["scale"] = fit_scale(similarities, np.asarray(gold))
+        self.cfg["scale_fitted_on"] = len(texts)
 
     def _transformer(self, nlp: Optional[Language]):
         name = self.cfg["upstream"]
