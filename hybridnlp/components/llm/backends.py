@@ -83,10 +83,6 @@ class LocalCausalLM:
         self._prefix: Optional[Tuple[List[int], Any]] = None
         self.prefix_tokens_reused = 0
 
-    @property
-    def name(self) -> str:
-        return str(self.path)
-
     def _load(self) -> None:
         if self._model is not None:
             return
@@ -295,10 +291,6 @@ class ServerLLM:
             raise ValueError(Errors.E544.format(key="timeout", value=timeout, what="a positive number of seconds"))
         self.timeout = float(timeout)
         self.retries = _check_positive_int("retries", retries, least=0)
-
-    @property
-    def name(self) -> str:
-        return f"{self.endpoint} ({self.model})"
 
     def _request(self, prompt: str) -> str:
         body = {"model": self.model, "messages": [{"role": "user", "content": prompt}],

@@ -172,13 +172,20 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
         return dict(self.cfg["label_texts"])
 
     # ------------------------------------------------------------------ prediction
-    def _vectors(self, docs: Sequence[Doc], width: int) -> np.ndarray:
-        """Normalised sentence embeddings, one row per doc (zeros for a doc with none)."""
-        out = np.zeros((len(docs), width))
-        for i, doc in enumerate(docs):
+    def _vectors(self, docs: Sequence[Doc], width: Optional[int] = None) -> np.ndarray:
+        """Normalised sentence embeddings, one row per doc (zeros for a doc with no text);
+        ``width`` defaults to the embeddings' own."""
+        vectors = []
+        for doc in docs:
             if not Doc.has_extension("trf_data") or doc._.trf_data is None:
                 raise ValueError(Errors.E531.format(name=self.name))
-            vector = sentence_vector(doc) if doc.text.strip() else None
+            vectors.append(sentence_vector(doc) if doc.text.strip() else None)
+        if width is None:
+            width = next((v.shape[0] for v in vectors if v is not None), None)
+            if width is None:
+                raise ValueError(Errors.E531.format(name=self.name))
+        out = np.zeros((len(docs), width))
+        for i, vector in enumerate(vectors):
             if vector is not None:
                 out[i] = vector
         return _normalise(out)
@@ -264,14 +271,11 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
         from tqdm import tqdm
 
         rows = []
-        with tqdm(total=len(texts), desc=f"{self.name}: label embeddings", unit="text", leave=False,
+        with tqdm(total=len(texts), desc=f"{self.name}: embeddings", unit="text", leave=False,
                   disable=len(texts) < 200) as bar:
             for batch in util.minibatch(texts, size=batch_size):
                 docs = list(transformer.pipe([nlp.make_doc(text) for text in batch], batch_size=batch_size))
-                width = next((v.shape[0] for v in map(sentence_vector, docs) if v is not None), None)
-                if width is None:
-                    raise ValueError(Errors.E531.format(name=self.name))
-                rows.append(self._vectors(docs, width))
+                rows.append(self._vectors(docs))
                 bar.update(len(batch))
         return np.vstack(rows)
 
