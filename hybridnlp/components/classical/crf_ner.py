@@ -574,6 +574,14 @@ class CRFEntityRecognizer(BatchPipe):
 
     # ------------------------------------------------------------------ serialization
 
+    def __reduce__(self):
+        # For pickle, which spaCy's ``nlp.pipe(n_process=...)`` uses where processes are
+        # spawned (macOS, Windows). crfsuite's tagger cannot be pickled, its model bytes can.
+        # (spaCy's ``Pipe`` is a Cython class, whose pickling ignores ``__getstate__``.)
+        state = dict(self.__dict__)
+        state["_tagger"] = None
+        return (_unpickle, (type(self), state))
+
     def _load_model_bytes(self, data: bytes, path: Any = "<bytes>", *, verify: bool = True) -> None:
         """Validate crfsuite model bytes and open a tagger on them (E103 when corrupt).
 
@@ -671,6 +679,14 @@ class CRFEntityRecognizer(BatchPipe):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _unpickle(cls: type, state: Dict[str, Any]) -> "CRFEntityRecognizer":
+    pipe = cls.__new__(cls)
+    pipe.__dict__.update(state)
+    if pipe._model_bytes is not None:
+        pipe._load_model_bytes(pipe._model_bytes, "<pickle>")
+    return pipe
 
 
 def _json_or_e103(name: str, data: Any, path: Any) -> Any:

@@ -36,6 +36,7 @@ import numpy as np
 from spacy.util import registry
 
 from ...errors import Errors
+from .._forking import torch_ran
 
 
 @runtime_checkable
@@ -130,6 +131,7 @@ class LocalCausalLM:
         import torch
 
         self._load()
+        torch_ran()
         model, tokenizer = self._model, self._tokenizer
         out: List[str] = []
         for start in range(0, len(prompts), self.batch_size):
@@ -179,6 +181,7 @@ class LocalCausalLM:
         import torch
 
         self._load()
+        torch_ran()
         model = self._model
         end = self._end_ids()
         result = np.zeros((len(prompts), len(choices)))

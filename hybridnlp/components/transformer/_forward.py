@@ -42,6 +42,7 @@ from transformers.file_utils import ModelOutput
 from transformers.modeling_outputs import BaseModelOutput
 
 from ...errors import Errors
+from .._forking import torch_ran
 from ._casing import case_token_types, case_type_base
 
 # id -> wordpiece string for each tokenizer seen (weakly keyed: no copy outlives its tokenizer).
@@ -177,6 +178,7 @@ class IndexedTransformerBatch(FullTransformerBatch):
 def fast_forward(model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     """spacy-transformers' TransformerModel forward (same inputs, outputs and gradients),
     with the alignment, the split per doc and the wordpiece strings computed by NumPy."""
+    torch_ran()
     tokenizer = model.tokenizer
     nested_spans = model.attrs["get_spans"](docs)
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
