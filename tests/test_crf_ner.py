@@ -225,6 +225,26 @@ def test_no_gazetteer_features_without_upstream(trained):
 # --------------------------------------------------------------------- bad input
 
 
+def test_threads_sharing_one_component(trained):
+    """Threads tagging through one pipeline (a web server's workers) each get their own
+    doc's entities: crfsuite's tagger holds the sequence being tagged, so each thread has one."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [" ".join(words) for words, _ in TRAIN] + ["the weather was nice", "Merkel met Obama"]
+    expected = {text: (ents(doc), list(doc.spans["crf_ner"].attrs["scores"]))
+                for text, doc in zip(texts, trained.pipe(texts))}
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda t: (t, trained(t)), texts * 50))
+    finally:
+        sys.setswitchinterval(interval)
+    for text, doc in got:
+        assert (ents(doc), list(doc.spans["crf_ner"].attrs["scores"])) == expected[text], text
+
+
 def test_untrained_raises_e100():
     nlp = spacy.blank("en")
     crf = nlp.add_pipe("crf_ner")

@@ -242,6 +242,25 @@ def test_prompts_sharing_a_prefix_read_only_their_own_part(tiny_lm_master):
     np.testing.assert_allclose(again, scores[-1:], atol=1e-4)
 
 
+def test_threads_sharing_one_local_model(tiny_lm_master):
+    """Threads scoring through one model (a web server's workers) each get their own
+    prompt's scores, although they share the cache of the last prompt read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    head = "Classify the text into one of these categories:\n- positive: good\n- negative: bad\nText: "
+    prompts = [head + text + "\nCategory:" for text in
+               ("I love this movie", "terrible food", "the weather", "a good book", "bad service today")]
+    choices = ["positive", "negative"]
+    expected = LocalCausalLM(str(tiny_lm_master), reuse_prefix=False).score_choices(prompts, choices)
+    shared = LocalCausalLM(str(tiny_lm_master))
+    jobs = [i % len(prompts) for i in range(60)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: shared.score_choices([prompts[i]], choices)[0], jobs))
+    for i, scores in zip(jobs, got):
+        np.testing.assert_allclose(scores, expected[i], atol=1e-4)
+    assert shared.prefix_tokens_reused > 0
+
+
 def test_local_model_uses_its_chat_template(tmp_path):
     template = "{% for m in messages %}user: {{ m['content'] }}\n{% endfor %}assistant:"
     lm = LocalCausalLM(str(write_tiny_causal_lm(tmp_path / "chat", chat_template=template)))

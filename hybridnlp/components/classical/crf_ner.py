@@ -40,6 +40,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -177,6 +178,9 @@ class CRFEntityRecognizer(BatchPipe):
         self.lexicon: Dict[str, Any] = {"casing": {}, "memory": {}, "clusters": {}}
         self._model_bytes: Optional[bytes] = None
         self._tagger = None
+        # crfsuite's tagger holds the sequence it tags (set, tag and marginal are separate
+        # calls), so every thread tags with a tagger of its own over the same model bytes.
+        self._taggers = threading.local()
         self._tag_set: frozenset = frozenset()
         self._last_iterations: Optional[int] = None
 
@@ -218,7 +222,7 @@ class CRFEntityRecognizer(BatchPipe):
     def _tag_segment(self, seg: List[int], feats: List[List[str]]):
         """Viterbi-decode one segment; its spans scored from the marginals, and the lowest
         marginal of any token's decoded tag (how sure the CRF is of the whole segment)."""
-        tagger = self._tagger
+        tagger = self._thread_tagger()
         tagger.set(feats)
         tags = tagger.tag()
         known = self._tag_set
@@ -580,7 +584,19 @@ class CRFEntityRecognizer(BatchPipe):
         # (spaCy's ``Pipe`` is a Cython class, whose pickling ignores ``__getstate__``.)
         state = dict(self.__dict__)
         state["_tagger"] = None
+        state["_taggers"] = None
         return (_unpickle, (type(self), state))
+
+    def _thread_tagger(self):
+        """This thread's tagger on the loaded model (opened on first use in a thread)."""
+        tagger = getattr(self._taggers, "tagger", None)
+        if tagger is None:
+            import pycrfsuite
+
+            tagger = pycrfsuite.Tagger()
+            tagger.open_inmemory(self._model_bytes)
+            self._taggers.tagger = tagger
+        return tagger
 
     def _load_model_bytes(self, data: bytes, path: Any = "<bytes>", *, verify: bool = True) -> None:
         """Validate crfsuite model bytes and open a tagger on them (E103 when corrupt).
@@ -605,6 +621,8 @@ class CRFEntityRecognizer(BatchPipe):
         # Keep the buffer alive as long as the tagger reads from it.
         self._model_bytes = data
         self._tagger = tagger
+        self._taggers = threading.local()
+        self._taggers.tagger = tagger
         self._tag_set = frozenset(tagger.labels())
         self.cfg["model_sha256"] = digest
 
@@ -684,6 +702,7 @@ class CRFEntityRecognizer(BatchPipe):
 def _unpickle(cls: type, state: Dict[str, Any]) -> "CRFEntityRecognizer":
     pipe = cls.__new__(cls)
     pipe.__dict__.update(state)
+    pipe._taggers = threading.local()
     if pipe._model_bytes is not None:
         pipe._load_model_bytes(pipe._model_bytes, "<pickle>")
     return pipe

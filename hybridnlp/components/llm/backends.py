@@ -25,6 +25,7 @@ are imported when a local model is first used.
 import http.client
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -64,6 +65,9 @@ def _check_positive_int(key: str, value: Any, least: int = 1) -> int:
 
 
 # ---------------------------------------------------------------------- local model
+_LOAD_LOCK = threading.Lock()
+
+
 class LocalCausalLM:
     """A local Hugging Face causal language model (see the module docstring)."""
 
@@ -85,8 +89,11 @@ class LocalCausalLM:
         self.prefix_tokens_reused = 0
 
     def _load(self) -> None:
-        if self._model is not None:
-            return
+        with _LOAD_LOCK:  # one load, also when several threads call the model at once
+            if self._model is None:
+                self._load_model()
+
+    def _load_model(self) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -219,13 +226,14 @@ class LocalCausalLM:
 
         model = self._model
         shared, cache = 0, None
-        if self.reuse_prefix and self._prefix is not None and hasattr(self._prefix[1], "crop"):
-            previous, _ = self._prefix
+        prefix = self._prefix  # read once: another thread may replace it meanwhile
+        if self.reuse_prefix and prefix is not None and hasattr(prefix[1], "crop"):
+            previous, previous_cache = prefix
             limit = min(len(previous), len(ctx_ids) - 1)
             while shared < limit and previous[shared] == ctx_ids[shared]:
                 shared += 1
             if shared >= MIN_SHARED_PREFIX:
-                cache = _fresh_cache(self._prefix[1])
+                cache = _fresh_cache(previous_cache)
                 cache.crop(shared)
                 self.prefix_tokens_reused += shared
             else:
