@@ -192,7 +192,7 @@ def fast_forward(model, docs: List[Doc], is_train: bool) -> Tuple[FullTransforme
     # Upstream also draws a number from Python's `random` here to decide whether to empty
     # torch's CUDA cache (with chance 0 in hybridnlp's configs). Not drawing it changes the
     # shuffling of every epoch after the first, so a run retrained with this forward is an
-    # equally valid but not an identical run (README, "make bench").
+    # equally valid but not an identical run (docs/benchmarks.md, "make bench").
     # Upstream's huggingface_tokenize, less its one convert_ids_to_tokens call per text.
     texts = [span.text for span in flat_spans]
     encoding = tokenizer(

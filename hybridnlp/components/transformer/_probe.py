@@ -11,7 +11,7 @@ logistic regression end, so the selected checkpoint does not fall behind that ba
 The features are exactly what the head's output layer sees (the model up to its output layer,
 over the transformer pipe's predictions), so the fitted weights drop in unchanged.
 
-What it does to training, measured (README): the probe is fitted on standardised features,
+What it does to training, measured (docs/benchmarks.md): the probe is fitted on standardised features,
 so in the raw feature space its weights are large next to an Adam step of 1e-4..1e-3; the
 head then stays close to the probe and the encoder adapts to it (trec6 ran the same dev
 curve with learn_rate_scale 1 and 10). That suits many classes whose frozen features are
