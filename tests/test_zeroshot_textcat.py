@@ -212,7 +212,9 @@ def test_zeroshot_profile_initializes_only_and_loads_in_a_fresh_process(tiny_ber
     texts = ["I want my money back", "Where is my parcel?"]
     expected = [doc.cats for doc in nlp.pipe(texts)]
     shutil.rmtree(tiny_bert_dir)
-    code = ("import json, sys, spacy; nlp = spacy.load(sys.argv[1]); "
+    code = ("import json, os, sys, spacy\n"
+            "if os.environ.get('HYBRIDNLP_TEST_GPU') == '1': spacy.require_gpu()  # the test's device\n"
+            "nlp = spacy.load(sys.argv[1])\n"
             "print(json.dumps([d.cats for d in nlp.pipe(json.loads(sys.argv[2]))]))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out"), json.dumps(texts)],
                          capture_output=True, text=True, check=True)

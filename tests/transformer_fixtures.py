@@ -243,7 +243,9 @@ if "trf_ner" not in {ep.name for ep in entry_points(group="spacy_factories")}:
     # Until setup.cfg declares the entry points, register the factories by import.
     import hybridnlp.components.transformer.ner, hybridnlp.components.transformer.textcat
     import hybridnlp.components.transformer.architectures
-import spacy
+import os, spacy
+if os.environ.get("HYBRIDNLP_TEST_GPU") == "1":
+    spacy.require_gpu()  # the same device as the test process, so the floats can agree
 nlp = spacy.load(sys.argv[1])
 texts = json.loads(sys.argv[2])
 out = []
