@@ -132,6 +132,11 @@ class Errors(metaclass=_Codes):
     E519 = ("Component '{name}': logit_adjustment applies to exclusive classes (trf_textcat), "
             "where one class prior covers all labels; a multi-label head has independent labels. "
             "Set logit_adjustment = 0 for multi-label corpora (got {value!r}).")
+    E520 = ("Component '{name}' listens to a 'transformer' component, but doc._.trf_data is not "
+            "set: the transformer before it is disabled, excluded or missing, and the head would "
+            "predict from zero vectors. Keep the 'transformer' enabled (spacy.load without "
+            "disable/exclude for it), or add it with nlp.add_pipe('transformer', source=...) "
+            "from the pipeline this component came from.")
 
     # Zero-shot and prompted components (E530-E549)
     E530 = ("Component '{name}' predicts exclusive classes (one label per text), but example "
@@ -185,7 +190,7 @@ class Errors(metaclass=_Codes):
     E553 = ("Component '{name}' has no expensive components: list the (disabled) components "
             "to run on uncertain docs in 'expensive', e.g. [\"transformer\", \"trf_textcat\"].")
     E554 = ("Component '{name}': doc.spans has no group '{source}'. Put that span predictor "
-            "before this component and keep it enabled, or name another in 'source'.")
+            "before this component and keep it enabled, or name another in '{setting}'.")
 
     # Comparison harness: bench and select (E600-E649)
     E600 = ("Nothing to benchmark: give at least one corpus (--corpus NAME[,NAME...]) and one "

@@ -213,9 +213,13 @@ def test_gazetteer_features_from_upstream_spans():
     assert ents(doc) == [(2, 3, "PER")]
     doc = nlp("i saw wuzz today")
     assert ents(doc) == [(2, 3, "LOC")]
-    # Without the upstream component the same word is not an entity.
+    # Without the upstream component the same word is not an entity, and the CRF says why
+    # (once, not per doc).
     with nlp.select_pipes(disable=["rule_ner"]):
-        assert ents(nlp("i saw blorp today")) == []
+        with pytest.warns(UserWarning, match="trained with the entities of 'rule_ner'") as record:
+            assert ents(nlp("i saw blorp today")) == []
+            nlp("i saw wuzz today")
+    assert len([w for w in record if "rule_ner" in str(w.message)]) == 1
 
 
 def test_no_gazetteer_features_without_upstream(trained):

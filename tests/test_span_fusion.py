@@ -194,6 +194,16 @@ def test_source_without_scores_raises_e513():
         nlp.get_pipe("span_fusion").initialize(lambda: examples(nlp), nlp=nlp)
 
 
+def test_disabled_source_raises_e554():
+    """Fitted on both sources' votes, the fusion refuses to run without one of them (it
+    would do worse than the remaining source alone) instead of fusing what is left."""
+    nlp = fitted()
+    with nlp.select_pipes(disable=["places"]):
+        with pytest.raises(ValueError, match=r"\[E554\].*'places'.*'sources'"):
+            nlp("Mary flew to Paris today")
+    assert ents(nlp("Mary flew to Paris today")) == [("Mary", "PER"), ("Paris", "LOC")]
+
+
 @pytest.mark.parametrize("setting", [{"threshold": 1.5}, {"threshold": 0.0}, {"regularization": 0.0}, {"key": ""}])
 def test_bad_settings_are_refused(setting):
     with pytest.raises(ValueError, match=r"\[E104\]"):

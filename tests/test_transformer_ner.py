@@ -142,6 +142,17 @@ def test_casing_features_used(trained):
     assert len(nlp(lower).ents) < len(nlp(cased).ents)
 
 
+def test_disabled_transformer_raises_e520(trained):
+    """Without the transformer's output spacy-transformers' listener feeds zeros; the head
+    refuses instead of predicting from them. Empty docs need no output."""
+    nlp = trained[0]
+    with nlp.select_pipes(disable=["transformer"]):
+        with pytest.raises(ValueError, match=r"\[E520\] Component 'trf_ner'"):
+            nlp("good film")
+        assert nlp("") is not None
+    assert nlp("Mary Jones works at Google").ents
+
+
 def test_pipe_agrees_with_call(trained):
     nlp = trained[0]
     texts = TEXTS + ["", "Mary", "   "]

@@ -50,6 +50,17 @@ def test_overfit_exclusive(trained):
     assert scores["cats_score"] == 1.0
 
 
+def test_disabled_transformer_raises_e520(trained):
+    """Without the transformer's output spacy-transformers' listener feeds zeros; the head
+    refuses instead of predicting from them. Empty docs need no output."""
+    nlp = trained[0]
+    with nlp.select_pipes(disable=["transformer"]):
+        with pytest.raises(ValueError, match=r"\[E520\] Component 'trf_textcat'"):
+            nlp("good film")
+        assert nlp("") is not None
+    assert nlp("good film").cats
+
+
 def test_pipe_agrees_with_call(trained):
     nlp = trained[0]
     texts = TEXTS + ["", "good", long_text(TEXTS, 300)]

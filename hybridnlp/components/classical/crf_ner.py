@@ -42,6 +42,7 @@ import struct
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -183,6 +184,7 @@ class CRFEntityRecognizer(BatchPipe):
         self._taggers = threading.local()
         self._tag_set: frozenset = frozenset()
         self._last_iterations: Optional[int] = None
+        self._warned_no_gazetteer = False  # warn once per component, not per doc
 
     # ------------------------------------------------------------------ properties
 
@@ -254,6 +256,12 @@ class CRFEntityRecognizer(BatchPipe):
         if "gazetteer" not in self.cfg["features"] or not self.cfg["gazetteer_labels"]:
             return None
         if key is None or key not in doc.spans:
+            if key is not None and not self._warned_no_gazetteer:
+                self._warned_no_gazetteer = True
+                warnings.warn(f"Component '{self.name}' was trained with the entities of '{key}' as features, "
+                              f"but doc.spans has no '{key}' group: that component is disabled, excluded or "
+                              f"missing, so '{self.name}' predicts without them and finds fewer entities. Keep "
+                              f"'{key}' enabled before it (or add it with nlp.add_pipe('{key}', source=...)).")
             return None
         group = doc.spans[key]
         scores = group.attrs.get("scores") or [1.0] * len(group)

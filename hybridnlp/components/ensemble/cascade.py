@@ -134,7 +134,7 @@ class Cascade(JsonCfgPipe):
     def _span_confidence(self, doc: Doc) -> float:
         source = self.cfg["source"]
         if source not in doc.spans:
-            raise ValueError(Errors.E554.format(name=self.name, source=source))
+            raise ValueError(Errors.E554.format(name=self.name, source=source, setting="source"))
         group = doc.spans[source]
         confidence = group.attrs.get("doc_confidence")
         if confidence is None:

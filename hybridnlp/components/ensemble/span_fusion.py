@@ -77,7 +77,8 @@ class SpanFusion(FusionPipe):
         found: Candidates = {}
         for source in self.cfg["sources"]:
             if source not in doc.spans:
-                continue  # e.g. a component the cascade skipped for this doc
+                # Fitted with every source's vote: fusing fewer would be worse than either alone.
+                raise ValueError(Errors.E554.format(name=self.name, source=source, setting="sources"))
             group = doc.spans[source]
             scores = group.attrs.get("scores")
             if scores is None or len(scores) != len(group):

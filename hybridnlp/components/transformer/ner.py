@@ -41,7 +41,7 @@ from ...errors import Errors
 from ..outputs import write_spans
 from .bio import bio_tags, biluo_to_bio, decode_bio_batch
 from ._update import check_learn_rate_scale, finish_update_scaled
-from .textcat import require_upstream_transformer
+from .textcat import require_transformer_output, require_upstream_transformer
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -145,6 +145,7 @@ class TransformerEntityRecognizer(TrainablePipe):
         n_tags = len(self.tags)
         if not any(len(doc) for doc in docs):
             return [numpy.zeros((len(doc), n_tags), dtype="float32") for doc in docs]
+        require_transformer_output(self, docs)
         scores = list(self.model.predict(docs))
         return _split_rows(_rows_to_host(self.model.ops, scores, n_tags), scores)
 

@@ -89,6 +89,15 @@ def require_upstream_transformer(component, nlp: Optional[Language]) -> None:
     raise ValueError(Errors.E503.format(name=component.name))
 
 
+def require_transformer_output(component, docs: List[Doc]) -> None:
+    """Raise E520 when ``component`` listens to a transformer that did not run on ``docs``
+    (disabled or excluded): spacy-transformers' listener would give it zero vectors."""
+    if not Doc.has_extension("trf_data") or not listens_to_transformer(component.model):
+        return
+    if any(len(doc) and doc._.trf_data is None for doc in docs):
+        raise ValueError(Errors.E520.format(name=component.name))
+
+
 def check_label_smoothing(value: float) -> float:
     """``value`` as a float if it is a number in [0, 1), else E516."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
@@ -141,6 +150,7 @@ class _HybridCatsMixin:
         self._require_initialized()
         if not docs:
             return self.model.ops.alloc2f(0, len(self.labels))
+        require_transformer_output(self, docs)
         if not any(len(doc) for doc in docs):
             # The transformer skips a batch without tokens; a one-token doc without
             # transformer output has zero token vectors, which is what an empty doc
