@@ -172,6 +172,9 @@ def train(
     train_seconds += sum(parts[name] or 0.0 for name in parts if name not in trained_here)
     # The progress callback is a training aid, not part of the saved pipeline's recipe.
     nlp.config["initialize"]["before_init"] = None
+    # nlp.update without an optimizer (nlp.create_optimizer) resolves [training.optimizer]
+    # alone, where a reference such as ${training.max_steps} cannot be filled in.
+    nlp.config["training"]["optimizer"] = nlp.config.interpolate()["training"]["optimizer"]
     for name in trained_here:  # the temporary directories are gone; the pipeline has them
         nlp.config["paths"][name] = None
     nlp.meta.setdefault("hybridnlp", {}).update(

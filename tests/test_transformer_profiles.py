@@ -58,6 +58,10 @@ def test_accurate_profile_trains_and_loads(task, corpus, head, score, tiny_bert_
     dev_file = next((REPO / "corpora" / corpus).glob("dev.*"))
     examples = read_examples(dev_file, loaded)
     assert score in loaded.evaluate(examples)
+    # Training goes on with the pipeline's own optimizer settings (nlp.create_optimizer).
+    assert loaded.config["training"]["optimizer"]["learn_rate"]["total_steps"] == 4
+    losses = loaded.update(examples[:2])
+    assert losses[head] >= 0
 
 
 @pytest.mark.parametrize("checkpoint", ["best", "last"])
