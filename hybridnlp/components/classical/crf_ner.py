@@ -55,7 +55,7 @@ from spacy.util import SimpleFrozenList
 from spacy import util
 
 from ...errors import Errors
-from .._pipe import BatchPipe
+from .._pipe import BatchPipe, keep_given_settings
 from ..outputs import ScoredSpans, write_spans
 
 # crfsuite's own model header (crf1m): magic, file size, type, version, then 8 uint32 fields.
@@ -641,7 +641,8 @@ class CRFEntityRecognizer(BatchPipe):
         if not isinstance(cfg, dict) or "labels" not in cfg:
             raise ValueError(Errors.E103.format(
                 name=self.name, path=path, problem="settings file lacks 'labels'"))
-        self.cfg.update(cfg)
+        # The config's gazetteer_source holds (as source and set_ents, kept outside cfg).
+        self.cfg.update(keep_given_settings(self.cfg, cfg, ("gazetteer_source",)))
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
         """Serialize settings, lexicon and the crfsuite model to one msgpack blob."""

@@ -68,7 +68,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_get_examples
 
 from ...errors import Errors
-from .._pipe import BatchPipe
+from .._pipe import BatchPipe, keep_given_settings
 from ..outputs import write_spans
 
 # --------------------------------------------------------------------------------------
@@ -97,6 +97,8 @@ RULE_KINDS = ("pattern", "phrase", "regex", "gazetteer")
 # survive re-initialization, file rules are re-read and the gazetteer is re-induced.
 ORIGIN_FILE, ORIGIN_ADDED, ORIGIN_GAZETTEER = "file", "added", "gazetteer"
 FORMAT_VERSION = 1
+# Settings whose value from the config holds over the saved one when a pipeline loads.
+CONFIG_SETTINGS = ("source", "set_ents")
 
 ScoredSpan = Tuple[int, int, str, float]
 # Token attributes that only exist after earlier pipeline components have run.
@@ -334,6 +336,7 @@ class RuleNER(BatchPipe):
             "initialized": False,
         }
         self._validate_cfg(self.cfg)
+        self._source_setting = source  # as the config gave it (null: the component's name)
         self._rules: List[_Rule] = []
         self._index: Optional[_RuleIndex] = None
         self._warned_empty = False
@@ -723,7 +726,8 @@ class RuleNER(BatchPipe):
         try:
             if not isinstance(cfg, dict) or cfg.get("format_version") != FORMAT_VERSION:
                 raise ValueError(f"unknown format_version {cfg.get('format_version') if isinstance(cfg, dict) else None!r}")
-            new_cfg = {key: cfg[key] for key in self.cfg}
+            new_cfg = keep_given_settings(dict(self.cfg, source=self._source_setting),
+                                          {key: cfg[key] for key in self.cfg}, CONFIG_SETTINGS)
             self._validate_cfg(new_cfg)
             rules = [_Rule.from_dict(d) for d in list(patterns) + list(gazetteer)]
             index = _RuleIndex(self.vocab, rules, new_cfg["phrase_matcher_attr"], new_cfg["alignment_mode"])

@@ -62,7 +62,7 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 
 from ...errors import Errors
-from .._pipe import BatchPipe
+from .._pipe import BatchPipe, keep_given_settings
 from ..outputs import ensure_extensions, write_cats
 
 DEFAULT_TFIDF_TEXTCAT_CONFIG: Dict[str, Any] = {
@@ -101,6 +101,8 @@ CFG_FILE = "cfg.json"
 VOCAB_FILE = "features.json"  # not "vocab": spaCy excludes that key (its Vocab) when saving pipes
 ARRAYS_DIR = "arrays"
 ARRAY_NAMES = ("idf_word", "idf_char", "coef", "intercept", "cal_a", "cal_b")
+# Settings whose value from the config holds over the saved one when a pipeline loads.
+CONFIG_SETTINGS = ("threshold", "source", "set_doc_cats")
 START = "<s>"
 _TOKEN_ATTRS = [IDX, LENGTH, IS_SPACE]
 _DIGIT = re.compile(r"\d")
@@ -190,6 +192,7 @@ class TfidfTextCategorizer(BatchPipe):
             "selection_": None,
         }
         self._validate_cfg()
+        self._source_setting = source  # as the config gave it (null: the component's name)
         self.scorer = scorer if scorer is not None else tfidf_textcat_score
         self._vocab_word: List[str] = []
         self._vocab_char: List[str] = []
@@ -588,6 +591,7 @@ class TfidfTextCategorizer(BatchPipe):
                 raise ValueError(f"unknown settings {sorted(unknown)}")
             new_cfg = dict(self.cfg)
             new_cfg.update(cfg)
+            new_cfg = keep_given_settings(dict(self.cfg, source=self._source_setting), new_cfg, CONFIG_SETTINGS)
             if not initialized:
                 self.cfg = new_cfg
                 self._arrays = None

@@ -11,7 +11,7 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_get_examples
 
 from ...errors import Errors
-from .._pipe import BatchPipe
+from .._pipe import BatchPipe, keep_given_settings
 
 FORMAT_VERSION = 1
 
@@ -45,6 +45,8 @@ class JsonCfgPipe(BatchPipe):
     """
 
     cfg: Dict[str, Any]
+    # Settings whose value from the config (when given) holds over the saved one on load.
+    CONFIG_SETTINGS: Tuple[str, ...] = ()
 
     # ---- serialization ------------------------------------------------------------------
 
@@ -58,7 +60,7 @@ class JsonCfgPipe(BatchPipe):
         try:
             if not isinstance(cfg, dict) or cfg.get("format_version") != FORMAT_VERSION:
                 raise ValueError("unknown format_version")
-            new = {key: cfg[key] for key in self.cfg}
+            new = keep_given_settings(self.cfg, {key: cfg[key] for key in self.cfg}, self.CONFIG_SETTINGS)
             self._check_cfg(new)
         except Exception as err:  # any malformed content is reported the same way
             raise ValueError(Errors.E103.format(name=self.name, path=where, problem=f"{type(err).__name__}: {err}")) from None

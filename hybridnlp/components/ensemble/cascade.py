@@ -51,6 +51,8 @@ class Cascade(JsonCfgPipe):
     """Routes uncertain docs to the pipeline's disabled expensive components; see the module
     docstring."""
 
+    CONFIG_SETTINGS = ("route_threshold", "fixed_threshold")
+
     def __init__(
         self,
         nlp: Language,

@@ -35,6 +35,8 @@ _EPS = 1e-7
 class CatsFusion(FusionPipe):
     """Fuses ``doc._.hybrid_cats[source]`` of several text classifiers; see the module docstring."""
 
+    CONFIG_SETTINGS = ("key", "threshold")
+
     def __init__(
         self,
         vocab,

@@ -43,6 +43,8 @@ FusedSpan = Tuple[int, int, str, float, List[str]]
 class SpanFusion(FusionPipe):
     """Fuses ``doc.spans[source]`` of several span predictors; see the module docstring."""
 
+    CONFIG_SETTINGS = ("key", "set_ents", "threshold", "fixed_threshold")
+
     def __init__(
         self,
         vocab,

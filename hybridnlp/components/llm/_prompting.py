@@ -29,6 +29,8 @@ class PromptedPipe(JsonCfgPipe):
     scores its rules.
     """
 
+    CONFIG_SETTINGS = ("source", "set_doc_cats", "set_ents", "save_io", "max_text_chars")
+
     backend: Any
     whole_numbers: Dict[str, int] = {}  # setting -> smallest allowed value
 

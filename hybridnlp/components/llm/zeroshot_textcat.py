@@ -42,7 +42,7 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 
 from ...errors import Errors
-from .._pipe import BatchPipe
+from .._pipe import BatchPipe, keep_given_settings
 from ._labels import (ExclusiveCatsOutput, exclusive_cats_score, exclusive_labels, first_examples, initial_examples,
                       label_name_text, read_label_texts, template_problem)
 
@@ -288,7 +288,7 @@ class ZeroShotTextCategorizer(ExclusiveCatsOutput, BatchPipe):
         try:
             if not isinstance(cfg, dict) or cfg.get("format_version") != FORMAT_VERSION:
                 raise ValueError("unknown format_version")
-            new = {key: cfg[key] for key in self.cfg}
+            new = keep_given_settings(self.cfg, {key: cfg[key] for key in self.cfg}, ("source", "set_doc_cats"))
             self._check_settings(new)
             labels = new["labels"]
             if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):

@@ -38,6 +38,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from ...errors import Errors
+from .._pipe import ConfigSettingsOnLoad
 from ..outputs import write_spans
 from .bio import bio_tags, biluo_to_bio, decode_bio_batch
 from ._update import check_learn_rate_scale, finish_update_scaled
@@ -76,8 +77,10 @@ maxout_pieces = 2
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 
-class TransformerEntityRecognizer(TrainablePipe):
+class TransformerEntityRecognizer(ConfigSettingsOnLoad, TrainablePipe):
     """Token-classification NER that writes scored spans (see the module docstring)."""
+
+    CONFIG_SETTINGS = ("source", "set_ents")
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from ...errors import Errors
+from .._pipe import ConfigSettingsOnLoad
 from ..outputs import write_cats
 from ._probe import fit_linear_probe, upstream_transformer
 from ._update import check_learn_rate_scale, finish_update_scaled
@@ -119,8 +120,10 @@ def check_linear_probe(value: int) -> int:
     return value
 
 
-class _HybridCatsMixin:
+class _HybridCatsMixin(ConfigSettingsOnLoad):
     """Prediction and output writing shared by the exclusive and multi-label heads."""
+
+    CONFIG_SETTINGS = ("source", "threshold")
 
     # Classes a smoothed target spreads its mass over: all labels for exclusive classes,
     # the two outcomes of each label for multi-label.
