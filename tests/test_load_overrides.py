@@ -7,13 +7,13 @@ import spacy
 try:
     from . import test_cascade, test_span_fusion, test_tfidf_textcat
     from .test_crf_ner import FAST, TRAIN, make_examples
-    from .transformer_fixtures import make_trf_nlp, ner_examples, tiny_bert_master, train_steps, write_tiny_bert
+    from .transformer_fixtures import make_trf_nlp, ner_examples, train_steps, write_tiny_bert
 except ImportError:  # tests/ is not a package
     import test_cascade
     import test_span_fusion
     import test_tfidf_textcat
     from test_crf_ner import FAST, TRAIN, make_examples
-    from transformer_fixtures import make_trf_nlp, ner_examples, tiny_bert_master, train_steps, write_tiny_bert
+    from transformer_fixtures import make_trf_nlp, ner_examples, train_steps, write_tiny_bert
 
 
 def spans(doc, key):
@@ -77,7 +77,7 @@ def test_cascade_route_threshold(tmp_path):
     assert saved.route_threshold == nlp.get_pipe("cascade").route_threshold  # fitted on dev
 
 
-def test_trf_ner(tiny_bert_master, tmp_path):
+def test_trf_ner(tmp_path):
     import torch
 
     torch.set_num_threads(1)
