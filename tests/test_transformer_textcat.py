@@ -61,6 +61,33 @@ def test_disabled_transformer_raises_e520(trained):
     assert nlp("good film").cats
 
 
+@pytest.mark.parametrize("head", ["trf_textcat", "trf_ner"])
+def test_replace_listeners_saves_and_loads(head, tmp_path):
+    """nlp.replace_listeners gives the head its own copy of the transformer (spaCy's way of
+    taking a component out of a pipeline that shares one); the pipeline saves, loads in a
+    fresh process without the model directory, and predicts as before."""
+    try:
+        from .transformer_fixtures import ner_examples
+    except ImportError:
+        from transformer_fixtures import ner_examples
+
+    model_dir = write_tiny_bert(tmp_path / "model")
+    nlp = make_trf_nlp(model_dir, head)
+    train_steps(nlp, ner_examples(nlp) if head == "trf_ner" else textcat_examples(nlp), n_steps=3, learn_rate=0.003)
+    texts = TEXTS[:3] + ["", "Mary Jones works at Google in London ."]
+    before = [(doc.cats, [(e.start, e.end, e.label_) for e in doc.ents]) for doc in nlp.pipe(texts)]
+    nlp.replace_listeners("transformer", head, ["model.tok2vec"])
+    nlp.remove_pipe("transformer")
+    assert nlp.config["components"][head]["model"]["tok2vec"]["@architectures"] == "hybridnlp.Tok2VecTransformer.v1"
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(model_dir)
+    after = predict_in_fresh_process(tmp_path / "pipeline", texts)
+    for (cats, ents), out in zip(before, after):
+        assert out["ents"] == [list(e) for e in ents]
+        assert out["cats"].keys() == cats.keys()
+        numpy.testing.assert_allclose(list(out["cats"].values()), list(cats.values()), atol=1e-5)
+
+
 def test_pipe_agrees_with_call(trained):
     nlp = trained[0]
     texts = TEXTS + ["", "good", long_text(TEXTS, 300)]

@@ -66,18 +66,63 @@ def create_transformer_listener(
     """
     from spacy_transformers.layers import TransformerListener
 
+    return _token_vectors(TransformerListener(upstream_name=upstream), pooling, grad_factor)
+
+
+@registry.architectures("hybridnlp.Tok2VecTransformer.v1")
+def create_tok2vec_transformer(
+    name: str,
+    get_spans: Callable,
+    pooling: Model[Ragged, Floats2d],
+    grad_factor: float = 1.0,
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    case_types: bool = False,
+    layer_decay: float = 1.0,
+) -> Model[List[Doc], List[Floats2d]]:
+    """A transformer inside one component: what ``nlp.replace_listeners`` makes of a
+    ``hybridnlp.TransformerListener.v1`` listening to a ``hybridnlp.TransformerModel.v1``
+    (the arguments of both; the same layers, so the weights saved with it load back)."""
+    from spacy_transformers.layers._util import replace_listener
+
+    transformer = create_transformer_model(
+        name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config,
+        case_types, layer_decay,
+    )
+    return _token_vectors(replace_listener(transformer), pooling, grad_factor)
+
+
+def replace_listener_cfg(transformer_cfg: dict, listener_cfg: dict) -> dict:
+    """The config of what ``nlp.replace_listeners`` puts in place of a listener: a
+    ``hybridnlp.Tok2VecTransformer.v1`` for hybridnlp's listener, upstream's otherwise."""
+    from spacy_transformers.layers._util import replace_listener_cfg as upstream
+
+    if listener_cfg.get("@architectures") != "hybridnlp.TransformerListener.v1":
+        return upstream(transformer_cfg, listener_cfg)
+    result = dict(transformer_cfg)
+    result["@architectures"] = "hybridnlp.Tok2VecTransformer.v1"
+    for key in ("pooling", "grad_factor"):
+        if key in listener_cfg:
+            result[key] = listener_cfg[key]
+    return result
+
+
+def _token_vectors(source: Model, pooling: Model[Ragged, Floats2d], grad_factor: float) -> Model:
+    """Token vectors pooled from ``source``'s transformer output (a listener, or the
+    transformer itself), one ``(0, width)`` array for an empty doc."""
     from ._pooling import batch_trfs2arrays
 
     # Upstream's listener chain, with the wordpiece pooling done once per batch (_pooling.py).
-    listener = TransformerListener(upstream_name=upstream)
-    listener_chain = chain(listener, batch_trfs2arrays(pooling, grad_factor))
-    listener_chain.set_ref("listener", listener)
+    listener_chain = chain(source, batch_trfs2arrays(pooling, grad_factor))
+    listener_chain.set_ref("listener", source)
     return Model(
         "empty_doc_width",
         _empty_doc_width_forward,
         init=_empty_doc_width_init,
         layers=[listener_chain],
-        refs={"listener": listener},
+        refs={"listener": source},
         dims={"nO": None},
     )
 

@@ -39,7 +39,7 @@ from spacy_transformers.layers.transformer_model import (
     init as transformer_init,
     set_pytorch_transformer,
 )
-from spacy_transformers.layers._util import replace_listener, replace_listener_cfg
+from spacy_transformers.layers._util import replace_listener
 from spacy_transformers.util import make_tempdir
 
 from ...errors import Errors
@@ -361,7 +361,7 @@ class LocalTransformerModel(TransformerModel):
                 "flush_cache_chance": 0.0,
                 "case_types": bool(case_types),
                 "replace_listener": replace_listener,
-                "replace_listener_cfg": replace_listener_cfg,
+                "replace_listener_cfg": _replace_listener_cfg,
             },
         )
         self._settings = dict(
@@ -395,3 +395,9 @@ class LocalTransformerModel(TransformerModel):
             copied.set_dim("nO", self.get_dim("nO"))
         return copied
 
+
+
+def _replace_listener_cfg(transformer_cfg: dict, listener_cfg: dict) -> dict:
+    from .architectures import replace_listener_cfg
+
+    return replace_listener_cfg(transformer_cfg, listener_cfg)
