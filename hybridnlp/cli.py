@@ -35,7 +35,8 @@ def train(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to train on; -1 for CPU."),
 ):
     """Train PROFILE on the corpus's train split (dev scored as it trains); save a pipeline that
-    ``spacy.load(OUTPUT)`` opens."""
+    ``spacy.load(OUTPUT)`` opens. Extra --section.key value options override the profile's
+    config, as with spaCy's train (e.g. --training.max_steps 300, --paths.transformer DIR)."""
     from spacy.cli._util import parse_config_overrides
 
     from .corpora import resolve_corpus
@@ -74,7 +75,7 @@ def evaluate(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to run on; -1 for CPU."),
     n_sents: Optional[int] = typer.Option(
         None, "--n-sents", min=1,
-        help="NER: corpus sentences per doc. Default: as the pipeline was trained ([corpora.dev] n_sents)."),
+        help="NER: corpus sentences per doc. Default: as the pipeline was trained (\\[corpora.dev] n_sents)."),
 ):
     """Score a trained pipeline on a corpus split: a table, and JSON with spaCy's score names."""
     import spacy

@@ -202,8 +202,7 @@ class Errors(metaclass=_Codes):
     E603 = ("System '{system}' produces no {task} scores on corpus '{corpus}' ({where}). Its "
             "config needs a component that predicts {what} and scores them; to give a system one "
             "config per task, put {{task}} in its path (configs/mine_{{task}}.cfg).")
-    E604 = ("System '{system}' is not available here: {problem}. Install what it needs (e.g. "
-            "pip install 'hybridnlp[transformers]') or leave it out of --systems.")
+    E604 = ("System '{system}' is not available here: {problem} {hint}")
     E605 = ("The per-document counts for system '{system}' on '{corpus}' do not reproduce "
             "spaCy's Scorer ({details}); its intervals may be off. Check the scoring component's "
             "labels, threshold and multi_label settings.")

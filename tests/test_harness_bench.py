@@ -177,6 +177,8 @@ def test_bench_writes_results_markdown_and_chart(textcat_bench):
     assert runs["broken"]["status"] == "skipped" and "E604" in runs["broken"]["reason"]
     # A prompted system needs a language model (--paths.lm): skipped, saying so.
     assert runs["llm"]["status"] == "skipped" and "E540" in runs["llm"]["reason"]
+    assert "--paths.lm" in runs["llm"]["reason"] and "pip install" not in runs["llm"]["reason"]
+    assert "pip install" in runs["broken"]["reason"] and ".." not in runs["broken"]["reason"]
     bow = runs["bow"]
     check_finished(bow)
     assert bow["trained"] is True

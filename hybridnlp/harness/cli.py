@@ -68,7 +68,8 @@ def bench(
     """Train (or reuse) each system on each corpus, score all of them on the same split with
     the same code path, measure speed, memory and size, and write results.json, results.md
     and quality_vs_speed.png to OUTPUT. Exits with 1 if a system failed or none finished
-    (skipped systems alone do not fail the run)."""
+    (skipped systems alone do not fail the run). Extra --section.key value options override
+    every trained system's config (e.g. --training.max_steps 150, --paths.lm DIR_OR_URL)."""
     from rich.console import Console
 
     from spacy.cli._util import parse_config_overrides

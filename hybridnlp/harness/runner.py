@@ -157,7 +157,12 @@ def classify_error(exc: BaseException, system: str) -> Tuple[str, str]:
     """("skipped" | "failed", reason) for an exception raised while training or loading."""
     reason = unavailable_reason(exc)
     if reason is not None:
-        return "skipped", Errors.E604.format(system=system, problem=reason)
+        if any(code in reason for code in ("[E540]", "[E541]", "[E542]")):
+            hint = "Give the language model with --paths.lm (a model directory or a server URL), or leave it out of --systems."
+        else:
+            hint = "Install what it needs (e.g. pip install 'hybridnlp[transformers]') or leave it out of --systems."
+        problem = reason.rstrip(". ") + "."
+        return "skipped", Errors.E604.format(system=system, problem=problem, hint=hint)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return "failed", f"{exc.__class__.__name__}: {first}"
 
