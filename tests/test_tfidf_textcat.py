@@ -116,6 +116,18 @@ def test_pipe_agrees_with_call(trained):
     assert piped == one_by_one
 
 
+def test_few_docs_skip_the_sparse_matrix_with_identical_scores(trained):
+    """A call on one doc (or a few) scores without building a sparse matrix, to the bit."""
+    import numpy as np
+
+    pipe = trained.get_pipe("textcat")
+    texts = [text for text, _ in TRAIN_EXCLUSIVE] + ["", "   ", "zzzz qqqq xxxx", "battery " * 2000, "🙂\x07"]
+    docs = [trained.make_doc(t) for t in texts]
+    assert np.array_equal(pipe._decision_direct(docs), pipe._decision(pipe._transform(docs)))
+    for doc in docs:
+        assert np.array_equal(pipe.predict([doc]), pipe._calibrate(pipe._decision(pipe._transform([doc]))))
+
+
 @pytest.mark.parametrize("calibration", ["temperature", "sigmoid"])
 def test_exclusive_probabilities_are_distributions(calibration):
     nlp = make_nlp(C=1.0, calibration=calibration, calibration_folds=3)

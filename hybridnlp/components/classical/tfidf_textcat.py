@@ -103,6 +103,8 @@ ARRAYS_DIR = "arrays"
 ARRAY_NAMES = ("idf_word", "idf_char", "coef", "intercept", "cal_a", "cal_b")
 # Settings whose value from the config holds over the saved one when a pipeline loads.
 CONFIG_SETTINGS = ("threshold", "source", "set_doc_cats")
+# Batches of at most this many docs are scored without a sparse matrix (_decision_direct).
+DIRECT_DOCS = 8
 START = "<s>"
 _TOKEN_ATTRS = [IDX, LENGTH, IS_SPACE]
 _DIGIT = re.compile(r"\d")
@@ -319,13 +321,11 @@ class TfidfTextCategorizer(BatchPipe):
             lens.append(len(flat) - start)
         return np.frombuffer(flat, dtype=np.int64) if len(flat) else np.zeros(0, dtype=np.int64), lens
 
-    def _transform(self, docs: Sequence[Doc], *, strings: Optional[Tuple[List[List[str]], List[List[str]]]] = None):
-        """The TF-IDF matrix (scipy CSR, one row per doc) of ``docs``.
+    def _entries(self, docs: Sequence[Doc], strings: Optional[Tuple[List[List[str]], List[List[str]]]] = None):
+        """The TF-IDF entries of each feature block: ``(rows, cols, values, first column)``.
 
         ``strings``: the docs' word and char feature strings, when already computed (fitting).
         """
-        from scipy import sparse
-
         cfg = self.cfg
         arrays = self._arrays
         n = len(docs)
@@ -333,16 +333,39 @@ class TfidfTextCategorizer(BatchPipe):
         if len(arrays["idf_word"]):
             feats = strings[0] if strings is not None else [self._word_features(doc) for doc in docs]
             ids, lens = _lookup(feats, self._index_word)
-            blocks.append(_tfidf_block(ids, lens, n, arrays["idf_word"], cfg["word_weight"], cfg["sublinear_tf"]))
+            blocks.append(_tfidf_entries(ids, lens, n, arrays["idf_word"], cfg["word_weight"], cfg["sublinear_tf"]) + (0,))
         if len(arrays["idf_char"]):
             if strings is not None:
                 ids, lens = _lookup(strings[1], self._index_char)
             else:
                 ids, lens = self._char_ids(docs)
-            blocks.append(_tfidf_block(ids, lens, n, arrays["idf_char"], cfg["char_weight"], cfg["sublinear_tf"]))
-        if len(blocks) == 1:
-            return blocks[0]
-        return sparse.hstack(blocks, format="csr")
+            blocks.append(_tfidf_entries(ids, lens, n, arrays["idf_char"], cfg["char_weight"], cfg["sublinear_tf"])
+                          + (len(arrays["idf_word"]),))
+        return blocks
+
+    def _sorted_entries(self, docs: Sequence[Doc], strings=None):
+        """All blocks' entries as ``(rows, cols, values)``, by doc and, within a doc, by
+        column (word features before char features: the order of the matrix's columns)."""
+        blocks = self._entries(docs, strings)
+        rows = np.concatenate([b[0] for b in blocks])
+        cols = np.concatenate([b[1] + b[3] for b in blocks])
+        vals = np.concatenate([b[2] for b in blocks])
+        order = np.argsort(rows, kind="stable")
+        return rows[order], cols[order], vals[order]
+
+    def _transform(self, docs: Sequence[Doc], *, strings: Optional[Tuple[List[List[str]], List[List[str]]]] = None):
+        """The TF-IDF matrix (scipy CSR, one row per doc) of ``docs``.
+
+        ``strings``: the docs' word and char feature strings, when already computed (fitting).
+        """
+        from scipy import sparse
+
+        arrays = self._arrays
+        rows, cols, vals = self._sorted_entries(docs, strings)
+        indptr = np.zeros(len(docs) + 1, dtype="int64")
+        np.cumsum(np.bincount(rows, minlength=len(docs)), out=indptr[1:])
+        shape = (len(docs), len(arrays["idf_word"]) + len(arrays["idf_char"]))
+        return sparse.csr_matrix((vals, cols.astype("int32"), indptr), shape=shape)
 
     # ------------------------------------------------------------------ prediction
     def predict(self, docs: Iterable[Doc]) -> np.ndarray:
@@ -352,11 +375,27 @@ class TfidfTextCategorizer(BatchPipe):
         docs = list(docs)
         if not docs:
             return np.zeros((0, len(self.labels)), dtype="float64")
+        if len(docs) <= DIRECT_DOCS:
+            return self._calibrate(self._decision_direct(docs))
         return self._calibrate(self._decision(self._transform(docs)))
 
     def _decision(self, X) -> np.ndarray:
         arrays = self._arrays
         return np.asarray(X @ arrays["coef"]) + arrays["intercept"]
+
+    def _decision_direct(self, docs: Sequence[Doc]) -> np.ndarray:
+        """``_decision(_transform(docs))`` without building a sparse matrix, which costs more
+        than the arithmetic for a few docs (one ``nlp(text)`` call): each doc's scores are the
+        sum of its entries times their rows of ``coef``, added in the matrix product's order."""
+        arrays = self._arrays
+        rows, cols, vals = self._sorted_entries(docs)
+        out = np.zeros((len(docs), arrays["coef"].shape[1]), dtype="float64")
+        terms = arrays["coef"][cols] * vals[:, None]
+        ends = np.cumsum(np.bincount(rows, minlength=len(docs)))
+        for i, (start, end) in enumerate(zip(np.concatenate([[0], ends[:-1]]), ends)):
+            if end > start:  # a running sum adds the terms one by one, as the sparse product does
+                out[i] = np.cumsum(terms[start:end], axis=0)[-1]
+        return out + arrays["intercept"]
 
     def _calibrate(self, scores: np.ndarray) -> np.ndarray:
         a, b = self._arrays["cal_a"], self._arrays["cal_b"]
@@ -801,32 +840,28 @@ def _lookup(feats: List[List[str]], index: Dict[str, int]) -> Tuple[np.ndarray, 
     return ids, lens
 
 
-def _tfidf_block(ids, lens: List[int], n_docs: int, idf: np.ndarray, weight: float, sublinear: bool):
-    """One L2-normalised TF-IDF block (CSR) from the flat feature ids of each doc.
+
+def _tfidf_entries(ids, lens: List[int], n_docs: int, idf: np.ndarray, weight: float, sublinear: bool):
+    """``(rows, cols, values)`` of one L2-normalised TF-IDF block, sorted by row, then column.
 
     ``ids`` holds the vocabulary ids of all docs' features in doc order (-1: not in the
     vocabulary), ``lens`` how many belong to each doc.
     """
-    from scipy import sparse
-
     ids = np.asarray(ids, dtype="int64")
     rows = np.repeat(np.arange(n_docs, dtype="int64"), lens)
     known = ids >= 0
     ids, rows = ids[known], rows[known]
-    indptr = np.zeros(n_docs + 1, dtype="int64")
-    np.cumsum(np.bincount(rows, minlength=n_docs), out=indptr[1:])
-    X = sparse.csr_matrix(
-        (np.ones(len(ids), dtype="float64"), ids.astype("int32"), indptr), shape=(n_docs, len(idf))
-    )
-    X.sum_duplicates()
+    keys, counts = np.unique(rows * len(idf) + ids, return_counts=True)
+    rows, cols = np.divmod(keys, len(idf))
+    vals = counts.astype("float64")
     if sublinear:
-        np.log(X.data, out=X.data)
-        X.data += 1.0
-    X.data *= idf[X.indices]
-    norms = np.sqrt(np.bincount(np.repeat(np.arange(n_docs), np.diff(X.indptr)), weights=X.data**2, minlength=n_docs))
+        np.log(vals, out=vals)
+        vals += 1.0
+    vals *= idf[cols]
+    norms = np.sqrt(np.bincount(rows, weights=vals**2, minlength=n_docs))
     norms[norms == 0.0] = 1.0
-    X.data *= np.repeat(weight / norms, np.diff(X.indptr))
-    return X
+    vals *= (weight / norms)[rows]
+    return rows, cols, vals
 
 
 def _fit_svm(
