@@ -203,7 +203,7 @@ def test_gazetteer_features_from_upstream_spans():
     crf = nlp.get_pipe("crf_ner")
     assert nlp.get_pipe("rule_ner").heldout_calls == [5]
     assert crf.cfg["gazetteer_labels"] == ["LOC", "PER"]
-    attributes = {attr for attr, _label in crf._tagger.info().state_features}
+    attributes = {attr for attr, _label in crf._thread_tagger().info().state_features}
     assert any(a.startswith("gz=PER") for a in attributes)
 
     # Words never seen in training: the upstream spans alone decide the label.

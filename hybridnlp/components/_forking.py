@@ -14,23 +14,21 @@ forks before any hybridnlp torch work keeps torch's own setting.
 """
 
 import os
-from typing import Optional
 
-_ran_in: Optional[int] = None  # the pid of the process in which hybridnlp ran torch
+_torch_ran = False  # whether hybridnlp has run torch in this process (or the one it forked from)
 
 
 def torch_ran() -> None:
     """Note that this process has run torch (cheap: called once per batch)."""
-    global _ran_in
-    _ran_in = os.getpid()
+    global _torch_ran
+    _torch_ran = True
 
 
 def _after_fork_in_child() -> None:
-    if _ran_in is None:
-        return
-    import torch
+    if _torch_ran:
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -137,6 +137,10 @@ def empty_run(corpus: str, task: Optional[str], system: SystemSpec) -> Dict:
     return run
 
 
+# A prompted system whose language model is not given, not there or not reachable.
+LANGUAGE_MODEL_MISSING = ("[E540]", "[E541]", "[E542]")
+
+
 def unavailable_reason(exc: BaseException) -> Optional[str]:
     """The reason to report a system as skipped rather than failed: missing packages,
     unknown factories or architectures (an optional part not installed), a language model
@@ -147,8 +151,7 @@ def unavailable_reason(exc: BaseException) -> Optional[str]:
     # spaCy: E002 "Can't find factory"; catalogue: a registered function that does not exist.
     if "[E002]" in text or exc.__class__.__name__ == "RegistryError":
         return text.splitlines()[0]
-    # A prompted system whose language model is not given, not there or not reachable.
-    if any(code in text for code in ("[E540]", "[E541]", "[E542]")):
+    if any(code in text for code in LANGUAGE_MODEL_MISSING):
         return text.splitlines()[0]
     return None
 
@@ -157,7 +160,7 @@ def classify_error(exc: BaseException, system: str) -> Tuple[str, str]:
     """("skipped" | "failed", reason) for an exception raised while training or loading."""
     reason = unavailable_reason(exc)
     if reason is not None:
-        if any(code in reason for code in ("[E540]", "[E541]", "[E542]")):
+        if any(code in reason for code in LANGUAGE_MODEL_MISSING):
             hint = "Give the language model with --paths.lm (a model directory or a server URL), or leave it out of --systems."
         else:
             hint = "Install what it needs (e.g. pip install 'hybridnlp[transformers]') or leave it out of --systems."

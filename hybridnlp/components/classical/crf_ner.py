@@ -178,7 +178,6 @@ class CRFEntityRecognizer(BatchPipe):
         }
         self.lexicon: Dict[str, Any] = {"casing": {}, "memory": {}, "clusters": {}}
         self._model_bytes: Optional[bytes] = None
-        self._tagger = None
         # crfsuite's tagger holds the sequence it tags (set, tag and marginal are separate
         # calls), so every thread tags with a tagger of its own over the same model bytes.
         self._taggers = threading.local()
@@ -196,13 +195,13 @@ class CRFEntityRecognizer(BatchPipe):
     @property
     def is_initialized(self) -> bool:
         """Whether a fitted CRF model is loaded."""
-        return self._tagger is not None
+        return self._model_bytes is not None
 
     # ------------------------------------------------------------------ prediction
 
     def predict(self, docs: Iterable[Doc]) -> List[List[Tuple[int, int, str, float]]]:
         """Scored spans ``(start, end, label, confidence)`` for each doc; docs are untouched."""
-        if self._tagger is None:
+        if self._model_bytes is None:
             raise ValueError(Errors.E100.format(name=self.name))
         out = []
         for doc in docs:
@@ -591,8 +590,7 @@ class CRFEntityRecognizer(BatchPipe):
         # spawned (macOS, Windows). crfsuite's tagger cannot be pickled, its model bytes can.
         # (spaCy's ``Pipe`` is a Cython class, whose pickling ignores ``__getstate__``.)
         state = dict(self.__dict__)
-        state["_tagger"] = None
-        state["_taggers"] = None
+        del state["_taggers"]  # each process opens its own (_thread_tagger)
         return (_unpickle, (type(self), state))
 
     def _thread_tagger(self):
@@ -628,7 +626,6 @@ class CRFEntityRecognizer(BatchPipe):
             raise ValueError(Errors.E103.format(name=self.name, path=path, problem=err))
         # Keep the buffer alive as long as the tagger reads from it.
         self._model_bytes = data
-        self._tagger = tagger
         self._taggers = threading.local()
         self._taggers.tagger = tagger
         self._tag_set = frozenset(tagger.labels())
@@ -712,8 +709,6 @@ def _unpickle(cls: type, state: Dict[str, Any]) -> "CRFEntityRecognizer":
     pipe = cls.__new__(cls)
     pipe.__dict__.update(state)
     pipe._taggers = threading.local()
-    if pipe._model_bytes is not None:
-        pipe._load_model_bytes(pipe._model_bytes, "<pickle>")
     return pipe
 
 

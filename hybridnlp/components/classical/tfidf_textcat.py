@@ -322,7 +322,8 @@ class TfidfTextCategorizer(BatchPipe):
         return np.frombuffer(flat, dtype=np.int64) if len(flat) else np.zeros(0, dtype=np.int64), lens
 
     def _entries(self, docs: Sequence[Doc], strings: Optional[Tuple[List[List[str]], List[List[str]]]] = None):
-        """The TF-IDF entries of each feature block: ``(rows, cols, values, first column)``.
+        """The TF-IDF entries of ``docs`` as ``(rows, cols, values)``: by doc and, within a
+        doc, by column (word features before char features, the order of the matrix's columns).
 
         ``strings``: the docs' word and char feature strings, when already computed (fitting).
         """
@@ -333,23 +334,15 @@ class TfidfTextCategorizer(BatchPipe):
         if len(arrays["idf_word"]):
             feats = strings[0] if strings is not None else [self._word_features(doc) for doc in docs]
             ids, lens = _lookup(feats, self._index_word)
-            blocks.append(_tfidf_entries(ids, lens, n, arrays["idf_word"], cfg["word_weight"], cfg["sublinear_tf"]) + (0,))
+            blocks.append(_tfidf_entries(ids, lens, n, arrays["idf_word"], cfg["word_weight"], cfg["sublinear_tf"]))
         if len(arrays["idf_char"]):
             if strings is not None:
                 ids, lens = _lookup(strings[1], self._index_char)
             else:
                 ids, lens = self._char_ids(docs)
-            blocks.append(_tfidf_entries(ids, lens, n, arrays["idf_char"], cfg["char_weight"], cfg["sublinear_tf"])
-                          + (len(arrays["idf_word"]),))
-        return blocks
-
-    def _sorted_entries(self, docs: Sequence[Doc], strings=None):
-        """All blocks' entries as ``(rows, cols, values)``, by doc and, within a doc, by
-        column (word features before char features: the order of the matrix's columns)."""
-        blocks = self._entries(docs, strings)
-        rows = np.concatenate([b[0] for b in blocks])
-        cols = np.concatenate([b[1] + b[3] for b in blocks])
-        vals = np.concatenate([b[2] for b in blocks])
+            rows, cols, vals = _tfidf_entries(ids, lens, n, arrays["idf_char"], cfg["char_weight"], cfg["sublinear_tf"])
+            blocks.append((rows, cols + len(arrays["idf_word"]), vals))
+        rows, cols, vals = (np.concatenate(parts) for parts in zip(*blocks))
         order = np.argsort(rows, kind="stable")
         return rows[order], cols[order], vals[order]
 
@@ -361,7 +354,7 @@ class TfidfTextCategorizer(BatchPipe):
         from scipy import sparse
 
         arrays = self._arrays
-        rows, cols, vals = self._sorted_entries(docs, strings)
+        rows, cols, vals = self._entries(docs, strings)
         indptr = np.zeros(len(docs) + 1, dtype="int64")
         np.cumsum(np.bincount(rows, minlength=len(docs)), out=indptr[1:])
         shape = (len(docs), len(arrays["idf_word"]) + len(arrays["idf_char"]))
@@ -388,13 +381,12 @@ class TfidfTextCategorizer(BatchPipe):
         than the arithmetic for a few docs (one ``nlp(text)`` call): each doc's scores are the
         sum of its entries times their rows of ``coef``, added in the matrix product's order."""
         arrays = self._arrays
-        rows, cols, vals = self._sorted_entries(docs)
+        rows, cols, vals = self._entries(docs)
         out = np.zeros((len(docs), arrays["coef"].shape[1]), dtype="float64")
-        terms = arrays["coef"][cols] * vals[:, None]
-        ends = np.cumsum(np.bincount(rows, minlength=len(docs)))
-        for i, (start, end) in enumerate(zip(np.concatenate([[0], ends[:-1]]), ends)):
-            if end > start:  # a running sum adds the terms one by one, as the sparse product does
-                out[i] = np.cumsum(terms[start:end], axis=0)[-1]
+        ends = np.cumsum(np.bincount(rows, minlength=len(docs)))[:-1]
+        for i, terms in enumerate(np.split(arrays["coef"][cols] * vals[:, None], ends)):
+            if len(terms):  # a running sum adds the terms one by one, as the sparse product does
+                out[i] = np.cumsum(terms, axis=0)[-1]
         return out + arrays["intercept"]
 
     def _calibrate(self, scores: np.ndarray) -> np.ndarray:
@@ -838,7 +830,6 @@ def _lookup(feats: List[List[str]], index: Dict[str, int]) -> Tuple[np.ndarray, 
     total = sum(lens)
     ids = np.fromiter(map(index.get, chain.from_iterable(feats), repeat(-1, total)), dtype="int64", count=total)
     return ids, lens
-
 
 
 def _tfidf_entries(ids, lens: List[int], n_docs: int, idf: np.ndarray, weight: float, sublinear: bool):

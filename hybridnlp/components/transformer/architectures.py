@@ -94,21 +94,6 @@ def create_tok2vec_transformer(
     return _token_vectors(replace_listener(transformer), pooling, grad_factor)
 
 
-def replace_listener_cfg(transformer_cfg: dict, listener_cfg: dict) -> dict:
-    """The config of what ``nlp.replace_listeners`` puts in place of a listener: a
-    ``hybridnlp.Tok2VecTransformer.v1`` for hybridnlp's listener, upstream's otherwise."""
-    from spacy_transformers.layers._util import replace_listener_cfg as upstream
-
-    if listener_cfg.get("@architectures") != "hybridnlp.TransformerListener.v1":
-        return upstream(transformer_cfg, listener_cfg)
-    result = dict(transformer_cfg)
-    result["@architectures"] = "hybridnlp.Tok2VecTransformer.v1"
-    for key in ("pooling", "grad_factor"):
-        if key in listener_cfg:
-            result[key] = listener_cfg[key]
-    return result
-
-
 def _token_vectors(source: Model, pooling: Model[Ragged, Floats2d], grad_factor: float) -> Model:
     """Token vectors pooled from ``source``'s transformer output (a listener, or the
     transformer itself), one ``(0, width)`` array for an empty doc."""

@@ -40,6 +40,7 @@ from spacy_transformers.layers.transformer_model import (
     set_pytorch_transformer,
 )
 from spacy_transformers.layers._util import replace_listener
+from spacy_transformers.layers._util import replace_listener_cfg as upstream_replace_listener_cfg
 from spacy_transformers.util import make_tempdir
 
 from ...errors import Errors
@@ -361,7 +362,7 @@ class LocalTransformerModel(TransformerModel):
                 "flush_cache_chance": 0.0,
                 "case_types": bool(case_types),
                 "replace_listener": replace_listener,
-                "replace_listener_cfg": _replace_listener_cfg,
+                "replace_listener_cfg": replace_listener_cfg,
             },
         )
         self._settings = dict(
@@ -396,8 +397,14 @@ class LocalTransformerModel(TransformerModel):
         return copied
 
 
-
-def _replace_listener_cfg(transformer_cfg: dict, listener_cfg: dict) -> dict:
-    from .architectures import replace_listener_cfg
-
-    return replace_listener_cfg(transformer_cfg, listener_cfg)
+def replace_listener_cfg(transformer_cfg: dict, listener_cfg: dict) -> dict:
+    """The config of what ``nlp.replace_listeners`` puts in place of a listener: a
+    ``hybridnlp.Tok2VecTransformer.v1`` for hybridnlp's listener, upstream's otherwise."""
+    if listener_cfg.get("@architectures") != "hybridnlp.TransformerListener.v1":
+        return upstream_replace_listener_cfg(transformer_cfg, listener_cfg)
+    result = dict(transformer_cfg)
+    result["@architectures"] = "hybridnlp.Tok2VecTransformer.v1"
+    for key in ("pooling", "grad_factor"):
+        if key in listener_cfg:
+            result[key] = listener_cfg[key]
+    return result
